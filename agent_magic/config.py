@@ -1,0 +1,99 @@
+"""Configuration: a traitlets `Configurable`, so `%config AgentMagic.model = "…"` and
+`c.AgentMagic.model = "…"` in ipython_config.py both work."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from traitlets import Float, Int, TraitError, Unicode, default, validate
+from traitlets.config import Configurable
+
+from agent_magic.session import DEFAULT_SYSTEM_PROMPT
+
+DEMO_MODEL = "demo"
+FALLBACK_MODEL = "gpt-4.1-mini"
+
+
+class AgentMagic(Configurable):
+    """Settings of the `%%agent` magic. Every trait can be set with `%config AgentMagic.<name> = value`."""
+
+    model = Unicode(
+        help="Model name sent to the endpoint. Default: $AGENT_MAGIC_MODEL, else gpt-4.1-mini. "
+        "'demo' is the offline scripted demo model."
+    ).tag(config=True)
+    base_url = Unicode(
+        None,
+        allow_none=True,
+        help="OpenAI-compatible endpoint (e.g. http://localhost:11434/v1). None: $OPENAI_BASE_URL or OpenAI.",
+    ).tag(config=True)
+    api_key = Unicode(None, allow_none=True, help="API key. None: $OPENAI_API_KEY. Prefer the variable.").tag(
+        config=True
+    )
+    max_steps = Int(10, help="Most model calls in one turn before it stops (a runaway-loop guard).").tag(config=True)
+    tool_timeout = Float(60.0, help="Seconds a tool call may run before it fails with error_code 'timeout'.").tag(
+        config=True
+    )
+    max_tool_output_chars = Int(50_000, help="Tool results longer than this reach the model truncated.").tag(
+        config=True
+    )
+    workspace = Unicode(
+        "", help="Folder the file tools may touch. Empty: the working directory when the extension loaded."
+    ).tag(config=True)
+    system_prompt = Unicode(DEFAULT_SYSTEM_PROMPT, help="The system prompt sent with every model call.").tag(
+        config=True
+    )
+    display_interval = Float(0.1, help="Seconds between updates of the streamed answer in the notebook.").tag(
+        config=True
+    )
+    connect_timeout = Float(10.0, help="Seconds to wait for the endpoint's TCP/TLS connection.").tag(config=True)
+    idle_timeout = Float(120.0, help="Seconds the endpoint may stay silent (before or during a stream).").tag(
+        config=True
+    )
+
+    @default("model")
+    def _default_model(self) -> str:
+        return os.environ.get("AGENT_MAGIC_MODEL") or FALLBACK_MODEL
+
+    @default("workspace")
+    def _default_workspace(self) -> str:
+        return os.getcwd()
+
+    @validate("max_steps")
+    def _check_max_steps(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError("AgentMagic.max_steps must be at least 1")
+        return proposal["value"]
+
+    @validate("tool_timeout", "display_interval", "connect_timeout", "idle_timeout")
+    def _check_positive(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError(f"AgentMagic.{proposal['trait'].name} must be a positive number of seconds")
+        return proposal["value"]
+
+    @validate("max_tool_output_chars")
+    def _check_output_cap(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 200:
+            raise TraitError("AgentMagic.max_tool_output_chars must be at least 200")
+        return proposal["value"]
+
+    @property
+    def workspace_path(self) -> Path:
+        """The workspace as a resolved path."""
+        return Path(self.workspace).expanduser().resolve()
+
+    def has_endpoint(self) -> bool:
+        """True when a real model can be reached: a key or a base URL is configured somewhere."""
+        return bool(
+            self.api_key or self.base_url or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
+        )
+
+    def effective_settings(self) -> dict[str, Any]:
+        """Every setting with its current value; the API key is masked."""
+        values: dict[str, Any] = {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
+        key = self.api_key or os.environ.get("OPENAI_API_KEY")
+        values["api_key"] = f"…{key[-4:]} (set)" if key else "(not set)"
+        values["base_url"] = self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI default)"
+        values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
+        return values

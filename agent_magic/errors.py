@@ -1,0 +1,59 @@
+"""Every error type agent_magic raises, in one place.
+
+Three families:
+- `AgentUsageError`: the user can fix it (bad option, missing configuration). Shown as one line.
+- `ModelCallError` and subclasses: talking to the model failed. Shown as one line naming the cause.
+- `LimitReached`: a budget or step limit stopped the turn. Control flow, not a failure.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base class of agent_magic's own errors."""
+
+
+class AgentUsageError(AgentError):
+    """A mistake the user can fix; the notebook shows it as a single line."""
+
+
+class ModelCallError(AgentError):
+    """A model call failed; `retryable` says whether trying again could help."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class StreamCutError(ModelCallError):
+    """The server closed the stream before a `finish_reason`: the answer is incomplete."""
+
+    retryable = True
+
+
+class ModelTimeoutError(ModelCallError):
+    """The server did not answer in time (connect, first byte, between chunks or overall)."""
+
+    retryable = True
+
+
+class ModelHTTPError(ModelCallError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message, retryable=status in (408, 409, 429) or status >= 500)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ModelConnectionError(ModelCallError):
+    """The endpoint could not be reached."""
+
+    retryable = True
+
+
+class LimitReached(AgentError):
+    """A step, tool, token or cost limit was reached; the message says which and by how much."""

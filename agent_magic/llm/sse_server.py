@@ -1,0 +1,281 @@
+"""A loopback HTTP server that speaks the OpenAI Chat Completions streaming protocol.
+
+It serves the offline demo model and is the test double of the suite: a *responder* decides each
+reply, and replies can inject faults (HTTP errors with Retry-After, a slow first byte, a connection cut
+mid-stream, malformed tool-call JSON). Streams are framed exactly as OpenAI frames them: HTTP/1.1
+chunked transfer, `data: {chunk}` Server-Sent Events, a final `data: [DONE]`.
+
+Runs in a daemon thread with its own sockets, so it keeps answering while the kernel's event loop is
+busy awaiting it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class StreamReply:
+    """A streamed answer: `chunks` are chat.completion.chunk bodies (without id/model, filled in).
+
+    Faults: `first_byte_delay` seconds before the headers; `chunk_delay` between chunks; `cut_after`
+    chunks sent before the connection is dropped (no finish chunk, no [DONE]).
+    """
+
+    chunks: list[dict[str, Any]]
+    first_byte_delay: float = 0.0
+    chunk_delay: float = 0.0
+    cut_after: int | None = None
+    send_done: bool = True
+
+
+@dataclass
+class ErrorReply:
+    """An HTTP error answer with an OpenAI-style error body."""
+
+    status: int
+    message: str = "error injected by the test server"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+Reply = StreamReply | ErrorReply
+Responder = Callable[[dict[str, Any]], Reply]
+
+
+def _words(text: str) -> list[str]:
+    """Split text into word-sized pieces that join back to exactly `text`."""
+    pieces: list[str] = []
+    current = ""
+    for char in text:
+        current += char
+        if char in " \n":
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def usage_chunk(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
+    """The final chunk OpenAI sends when `stream_options.include_usage` is set: no choices, a usage."""
+    return {
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+
+
+def text_chunks(text: str, *, pieces: list[str] | None = None) -> list[dict[str, Any]]:
+    """Chunks that stream `text` word by word, then a `stop` finish chunk."""
+    chunks: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    for piece in pieces if pieces is not None else _words(text):
+        chunks.append({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return chunks
+
+
+def tool_call_chunks(calls: list[tuple[str, str]], *, text: str = "") -> list[dict[str, Any]]:
+    """Chunks that ask for tool calls, given as (name, raw JSON arguments); arguments arrive in pieces
+    as OpenAI sends them, and the stream finishes with `tool_calls`."""
+    chunks: list[dict[str, Any]] = (
+        text_chunks(text)[:-1]
+        if text
+        else [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]}]
+    )
+    for index, (name, arguments) in enumerate(calls):
+        call_id = f"call_{uuid.uuid4().hex[:12]}"
+        head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        chunks.append({"choices": [{"index": 0, "delta": {"tool_calls": [head]}}]})
+        for start in range(0, len(arguments), 16):
+            part = {"index": index, "function": {"arguments": arguments[start : start + 16]}}
+            chunks.append({"choices": [{"index": 0, "delta": {"tool_calls": [part]}}]})
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    return chunks
+
+
+class ScriptedResponder:
+    """Replies from a queue the test fills in, in order; records every request it saw.
+
+    Example:
+        >>> script = ScriptedResponder()
+        >>> script.add_text("Hello!")
+        >>> script.add_error(429, retry_after=1)
+    """
+
+    def __init__(self) -> None:
+        self._queue: list[Reply] = []
+        self._lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+
+    def add(self, reply: Reply) -> None:
+        """Queue any reply."""
+        with self._lock:
+            self._queue.append(reply)
+
+    def add_text(self, text: str, *, usage: tuple[int, int] | None = (10, 5), **faults: Any) -> None:
+        """Queue a streamed text answer (with a usage chunk unless `usage=None`)."""
+        chunks = text_chunks(text)
+        if usage:
+            chunks.append(usage_chunk(*usage))
+        self.add(StreamReply(chunks, **faults))
+
+    def add_tool_calls(self, *calls: tuple[str, str], text: str = "", usage: tuple[int, int] | None = (10, 5)) -> None:
+        """Queue an answer asking for tool calls, each (name, raw JSON arguments)."""
+        chunks = tool_call_chunks(list(calls), text=text)
+        if usage:
+            chunks.append(usage_chunk(*usage))
+        self.add(StreamReply(chunks))
+
+    def add_error(self, status: int, *, retry_after: float | None = None, message: str = "injected error") -> None:
+        """Queue an HTTP error, optionally with a Retry-After header (seconds)."""
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        self.add(ErrorReply(status, message, headers))
+
+    def pending(self) -> int:
+        """How many queued replies have not been served yet."""
+        with self._lock:
+            return len(self._queue)
+
+    def __call__(self, request: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            if not self._queue:
+                return ErrorReply(500, "the scripted test server has no reply queued for this request")
+            return self._queue.pop(0)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default stderr access log."""
+
+    def do_GET(self) -> None:
+        """`/v1/models`: enough for clients that list models before chatting."""
+        if self.path.rstrip("/").endswith("/models"):
+            self._send_json(
+                200, {"object": "list", "data": [{"id": "demo", "object": "model", "owned_by": "agent_magic"}]}
+            )
+        else:
+            self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+
+    def do_POST(self) -> None:
+        """`/v1/chat/completions`: ask the responder and send its reply."""
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            request = json.loads(self.rfile.read(length) or b"{}")
+        except json.JSONDecodeError:
+            self._send_json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            return
+        self.server.request_count += 1
+        reply = self.server.responder(request)
+        if isinstance(reply, ErrorReply):
+            time.sleep(reply.delay)
+            body = {"error": {"message": reply.message, "type": "injected", "code": reply.status}}
+            self._send_json(reply.status, body, reply.headers)
+        else:
+            self._stream(reply, request.get("model", "unknown"))
+
+    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream(self, reply: StreamReply, model: str) -> None:
+        time.sleep(reply.first_byte_delay)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:16]}"
+        created = int(time.time())
+        try:
+            for index, chunk in enumerate(reply.chunks):
+                if reply.cut_after is not None and index >= reply.cut_after:
+                    self.close_connection = True
+                    return  # drop the connection: no finish chunk, no terminating zero-length chunk
+                body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+                body.update(chunk)
+                self._write_chunk(b"data: " + json.dumps(body).encode() + b"\n\n")
+                if reply.chunk_delay:
+                    time.sleep(reply.chunk_delay)
+            if reply.send_done:
+                self._write_chunk(b"data: [DONE]\n\n")
+            self._write_chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (e.g. a cancelled turn)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, responder: Responder) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.responder = responder
+        self.request_count = 0
+
+
+class LoopbackModelServer:
+    """An OpenAI-compatible server on 127.0.0.1 at a free port, answering with `responder`.
+
+    Example:
+        >>> script = ScriptedResponder(); script.add_text("hi")
+        >>> with LoopbackModelServer(script) as server:
+        ...     server.base_url          # doctest: +ELLIPSIS
+        'http://127.0.0.1:.../v1'
+    """
+
+    def __init__(self, responder: Responder) -> None:
+        self._server = _Server(responder)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="agent-magic-model-server", daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        """The URL to use as OPENAI_BASE_URL."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def request_count(self) -> int:
+        """How many chat completion requests were received."""
+        return self._server.request_count
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LoopbackModelServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,157 @@
+"""Tools: a typed Python function plus the JSON schema the model sees, and the registry that holds them.
+
+The schema comes from the function's signature and docstring through pydantic, and the same pydantic
+model validates the arguments the model sends, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from agent_magic.tools.context import ToolContext
+
+_ARGS_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$", re.MULTILINE)
+_ARG_LINE = re.compile(r"^\s+(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
+
+
+class ToolArgumentsError(ValueError):
+    """The arguments the model sent do not match the tool's schema."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A callable the model may ask for.
+
+    `destructive` is the tool's own declaration that it changes something (files, processes, the
+    namespace): such calls go through the approval gate. Read-only tools may run in parallel.
+    """
+
+    name: str
+    description: str
+    function: Callable[..., Any]
+    arguments_model: type[BaseModel]
+    destructive: bool = False
+    takes_context: bool = False
+
+    @property
+    def is_async(self) -> bool:
+        """True when the function is a coroutine function."""
+        return inspect.iscoroutinefunction(self.function)
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The Chat Completions `tools` entry for this tool."""
+        parameters = self.arguments_model.model_json_schema()
+        parameters.pop("title", None)
+        for prop in parameters.get("properties", {}).values():
+            prop.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": parameters},
+        }
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check `arguments` against the schema and return them converted to the annotated types."""
+        try:
+            model = self.arguments_model.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ToolArgumentsError(problems) from None
+        return {name: getattr(model, name) for name in type(model).model_fields}
+
+
+def _docstring_parts(function: Callable[..., Any]) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into the description and per-argument descriptions."""
+    doc = inspect.getdoc(function) or ""
+    match = _ARGS_SECTION.search(doc)
+    if not match:
+        return doc.strip(), {}
+    description = doc[: match.start()].strip()
+    arg_docs: dict[str, str] = {}
+    current: str | None = None
+    for line in doc[match.end() :].splitlines():
+        arg = _ARG_LINE.match(line)
+        if arg:
+            current = arg.group(1)
+            arg_docs[current] = arg.group(2).strip()
+        elif current and line.startswith((" ", "\t")) and line.strip():
+            arg_docs[current] += " " + line.strip()
+        elif line.strip():
+            current = None
+    return description, arg_docs
+
+
+def make_tool(function: Callable[..., Any], *, name: str | None = None, destructive: bool = False) -> Tool:
+    """Build a `Tool` from a typed function; its first parameter may be a `ToolContext`.
+
+    Example:
+        >>> def add(a: int, b: int = 1) -> int:
+        ...     '''Add two numbers.'''
+        ...     return a + b
+        >>> make_tool(add).openai_schema()["function"]["parameters"]["required"]
+        ['a']
+    """
+    signature = inspect.signature(function)
+    hints = get_type_hints(function)
+    description, arg_docs = _docstring_parts(function)
+    params = list(signature.parameters.values())
+    takes_context = bool(params) and hints.get(params[0].name) is ToolContext
+    if takes_context:
+        params = params[1:]
+    fields: dict[str, Any] = {}
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"tool {function.__name__}: *args/**kwargs cannot be described to a model")
+        annotation = hints.get(param.name, Any)
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, Field(default, description=arg_docs.get(param.name)))
+    tool_name = name or function.__name__
+    arguments_model = create_model(  # type: ignore[call-overload]
+        f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return Tool(
+        name=tool_name,
+        description=description or tool_name,
+        function=function,
+        arguments_model=arguments_model,
+        destructive=destructive,
+        takes_context=takes_context,
+    )
+
+
+class ToolRegistry:
+    """An ordered set of tools by name."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.add(tool)
+
+    def add(self, tool: Tool) -> None:
+        """Add or replace a tool (a notebook may redefine a custom tool while iterating on it)."""
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        """The tool called `name`, or None."""
+        return self._tools.get(name)
+
+    def __iter__(self):
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def names(self) -> list[str]:
+        """Tool names in registration order."""
+        return list(self._tools)
+
+    def openai_schemas(self) -> list[dict[str, Any]]:
+        """The `tools` list for a Chat Completions request."""
+        return [tool.openai_schema() for tool in self._tools.values()]

@@ -1,0 +1,35 @@
+"""The one result shape every tool call returns to the model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool call produced: `ok` and `data`, or an `error_code` with a message.
+
+    `retryable` tells the model whether calling again (e.g. with other arguments) could help.
+    """
+
+    ok: bool
+    data: Any = None
+    error_code: str | None = None
+    error_message: str | None = None
+    retryable: bool = False
+
+    @classmethod
+    def success(cls, data: Any) -> ToolResult:
+        """A successful result carrying `data` (anything JSON can encode; other objects become repr)."""
+        return cls(ok=True, data=data)
+
+    @classmethod
+    def failure(cls, error_code: str, message: str, *, retryable: bool = False) -> ToolResult:
+        """A failed result: `error_code` is a stable identifier, `message` a short explanation."""
+        return cls(ok=False, error_code=error_code, error_message=message, retryable=retryable)
+
+    def to_json(self) -> str:
+        """The result as JSON text, with non-JSON values shown by their repr."""
+        return json.dumps(asdict(self), ensure_ascii=False, default=repr)

@@ -1,0 +1,1 @@
+"""Renderers: turn events into what a person sees (notebook displays, terminal text)."""

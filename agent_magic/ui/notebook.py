@@ -1,0 +1,152 @@
+"""The notebook renderer: the streamed answer as Markdown, tool calls as collapsible cards.
+
+One `display(..., display_id=True)` per assistant message, updated at most once per `interval`
+(jupyter_server silently drops iopub traffic above ~1000 messages/s, so never one update per token),
+and flushed when the message ends. Every display carries a text/plain version, so a notebook saved by a
+headless run reads well without a browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from IPython.display import DisplayHandle, display
+
+from agent_magic.events import (
+    ApprovalDecided,
+    AssistantMessage,
+    Event,
+    ModelCallStarted,
+    Notice,
+    StreamRestarted,
+    TextDelta,
+    ToolCallStarted,
+    ToolFinished,
+    TurnEnded,
+    TurnState,
+)
+from agent_magic.ui.format import call_signature, ending_line, outcome_line
+
+MAX_SHOWN_RESULT_CHARS = 4_000
+
+
+def _bundle(markdown: str) -> dict[str, str]:
+    return {"text/markdown": markdown, "text/plain": markdown}
+
+
+def _pretty_result(event: ToolFinished) -> str:
+    """The result as indented JSON (the data, or the error), shortened for the page."""
+    if event.ok:
+        shown: Any = event.data
+    else:
+        shown = {"error_code": event.error_code, "content": event.content}
+    text = json.dumps(shown, indent=2, ensure_ascii=False, default=str)
+    if len(text) > MAX_SHOWN_RESULT_CHARS:
+        text = text[:MAX_SHOWN_RESULT_CHARS] + f"\n… ({len(text):,} characters in all)"
+    return text
+
+
+def _tool_card(signature: str, status: str, body: str | None) -> dict[str, str]:
+    """An HTML card (a <details> block when there is a result) with a plain-text twin."""
+    summary = f"🔧 <code>{html.escape(signature)}</code> <span style='opacity:.7'>{html.escape(status)}</span>"
+    if body is None:
+        markup = f"<div class='agent-magic-tool'>{summary}</div>"
+    else:
+        markup = (
+            f"<details class='agent-magic-tool'><summary>{summary}</summary>"
+            f"<pre style='max-height:24em;overflow:auto'>{html.escape(body)}</pre></details>"
+        )
+    return {"text/html": markup, "text/plain": f"🔧 {signature} — {status}"}
+
+
+class NotebookRenderer:
+    """Renders a turn's events into the running cell."""
+
+    def __init__(self, *, interval: float = 0.1, show: Callable[..., DisplayHandle | None] = display) -> None:
+        self.interval = interval
+        self._show = show
+        self._answer: DisplayHandle | None = None
+        self._text = ""
+        self._shown_text = ""
+        self._last_update = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._cards: dict[str, tuple[DisplayHandle | None, str]] = {}
+        self.updates_sent = 0
+
+    # -- the streamed answer --------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._answer is None or self._text == self._shown_text:
+            return
+        self._answer.update(_bundle(self._text), raw=True)
+        self.updates_sent += 1
+        self._shown_text = self._text
+        self._last_update = time.monotonic()
+
+    def _on_text(self, text: str) -> None:
+        self._text += text
+        if self._answer is None:
+            self._answer = self._show(_bundle(self._text), raw=True, display_id=True)
+            self.updates_sent += 1
+            self._shown_text, self._last_update = self._text, time.monotonic()
+            return
+        wait = self.interval - (time.monotonic() - self._last_update)
+        if wait <= 0:
+            self._flush()
+        elif self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(wait, self._flush)
+            except RuntimeError:  # no loop (a synchronous caller): the next delta or the end flushes
+                pass
+
+    def _end_message(self) -> None:
+        self._flush()
+        self._answer, self._text, self._shown_text = None, "", ""
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Render one event."""
+        if isinstance(event, TextDelta):
+            self._on_text(event.text)
+        elif isinstance(event, ModelCallStarted | AssistantMessage):
+            self._end_message()
+        elif isinstance(event, StreamRestarted):
+            self._text = f"*(the answer restarted: {event.reason})*\n\n"
+            self._flush()
+        elif isinstance(event, ToolCallStarted):
+            self._end_message()
+            signature = call_signature(event.call)
+            handle = self._show(_tool_card(signature, "running…", None), raw=True, display_id=True)
+            self._cards[event.call.call_id] = (handle, signature)
+        elif isinstance(event, ToolFinished):
+            handle, signature = self._cards.get(event.call.call_id, (None, call_signature(event.call)))
+            card = _tool_card(signature, outcome_line(event), _pretty_result(event))
+            if handle is None:
+                self._show(card, raw=True)
+            else:
+                handle.update(card, raw=True)
+        elif isinstance(event, ApprovalDecided):
+            self._note(f"`{event.call.name}`: **{event.decision}** by {event.decided_by}")
+        elif isinstance(event, Notice):
+            self._note(event.message)
+        elif isinstance(event, TurnEnded):
+            self._end_message()
+            if event.state is not TurnState.COMPLETED:
+                self._note(ending_line(event))
+
+    def _note(self, text: str) -> None:
+        self._end_message()
+        self._show(_bundle(text), raw=True)
+
+    def close(self) -> None:
+        """Flush whatever is pending."""
+        self._end_message()
