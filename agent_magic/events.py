@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 class TurnState(str, enum.Enum):
@@ -171,3 +171,10 @@ class TurnEnded(Event):
     state: TurnState
     message: str = ""
     error: BaseException | None = None
+
+
+class EventSubscriber(Protocol):
+    """Anything that consumes a turn's events: renderers, the ledger, the log."""
+
+    def handle(self, event: Event) -> None:
+        """Take one event; must not block (the turn waits for it)."""

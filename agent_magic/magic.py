@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -32,6 +34,27 @@ SUBCOMMANDS = {
     "tools": "list the tools the model may call",
     "last-error": "show the last failed turn's error in full",
 }
+
+
+# How often the main thread wakes while a turn runs. SIGINT may be delivered to a worker thread (a tool
+# running in a thread); Python only runs signal handlers on the main thread when it executes bytecode,
+# and asyncio's idle epoll has no wakeup fd, so without a tick an interrupt could wait for minutes.
+SIGNAL_CHECK_INTERVAL = 0.2
+
+
+@contextlib.asynccontextmanager
+async def _signal_heartbeat() -> AsyncIterator[None]:
+    """Keep the main thread ticking so the kernel's interrupt handler runs promptly."""
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(SIGNAL_CHECK_INTERVAL)
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        yield
+    finally:
+        ticker.cancel()
 
 
 class AgentTurnFailed(AgentError):
@@ -146,17 +169,19 @@ class AgentMagics(Magics):
             runtime.new_session()
         settings = runtime.turn_settings(model=args.model, max_steps=args.max_steps)
         runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
-        renderer = self._renderer()
+        subscribers = [self._renderer(), *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
         ended: TurnEnded | None = None
         turn = runtime.session.run_turn(prompt, settings, cell_id=cell_id, execution_count=execution_count)
         try:
-            async for event in turn:
-                renderer.handle(event)
-                if isinstance(event, TurnEnded):
-                    ended = event
+            async with _signal_heartbeat():
+                async for event in turn:
+                    for subscriber in subscribers:
+                        subscriber.handle(event)
+                    if isinstance(event, TurnEnded):
+                        ended = event
         finally:
-            renderer.close()
+            subscribers[0].close()
             await turn.aclose()
         if ended is None:
             return

@@ -11,6 +11,7 @@ from typing import Any
 
 from agent_magic.config import DEMO_MODEL, AgentMagic
 from agent_magic.errors import AgentUsageError
+from agent_magic.events import EventSubscriber
 from agent_magic.llm.client import EndpointSettings, ModelClient
 from agent_magic.session import Session, TurnSettings
 from agent_magic.tools.builtins import builtin_tools
@@ -32,6 +33,8 @@ class AgentRuntime:
         self.config = config
         self.namespace = namespace
         self._clients: dict[tuple[str, str | None, str | None], ModelClient] = {}
+        # Subscribers that see every turn's events besides the cell's renderer (ledger, log, frontend).
+        self.subscribers: list[EventSubscriber] = []
         self.session = self.new_session()
 
     def tool_registry(self) -> ToolRegistry:

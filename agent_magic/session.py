@@ -65,6 +65,16 @@ class ApprovalDecision:
     stop_turn: bool = False
 
 
+class TurnGuard(Protocol):
+    """A check run before every model call and tool call (budgets, rate limits); raises `LimitReached`."""
+
+    def before_model_call(self, session: Session, turn_id: str, step: int, settings: TurnSettings) -> None:
+        """Called before each model call of a turn (step counts from 1)."""
+
+    def before_tool_call(self, session: Session, turn_id: str, call: ToolCall) -> None:
+        """Called before each tool call runs (after approval)."""
+
+
 class Approver(Protocol):
     """Decides whether a destructive tool call may run (buttons, stdin, a policy, a test script)."""
 
@@ -113,6 +123,7 @@ class Session:
         tools: ToolRegistry,
         context: ToolContext,
         approver: Approver | None = None,
+        guards: list[TurnGuard] | None = None,
         session_id: str | None = None,
     ) -> None:
         self.session_id = session_id or uuid.uuid4().hex[:12]
@@ -120,6 +131,7 @@ class Session:
         self.tools = tools
         self.context = context
         self.approver = approver
+        self.guards: list[TurnGuard] = list(guards or [])
         self.messages: list[dict[str, Any]] = []
         self.turns: list[TurnRecord] = []
         self.state = TurnState.COMPLETED
@@ -170,6 +182,8 @@ class Session:
                         "raise it with --max-steps"
                     )
                 step += 1
+                for guard in self.guards:
+                    guard.before_model_call(self, turn_id, step, settings)
                 yield transition(TurnState.MODEL_STREAMING)
                 yield ModelCallStarted(**ids, step=step, model=settings.model)
                 response: ModelResponse | None = None
@@ -224,6 +238,8 @@ class Session:
         read_only = [c for c in calls if not self._is_destructive(c)]
         destructive = [c for c in calls if self._is_destructive(c)]
         if read_only:
+            for call in read_only:
+                self._check_guards_before_tool(ids, call)
             yield transition(TurnState.TOOL_RUNNING)
             for call in read_only:
                 yield ToolCallStarted(**ids, call=call)
@@ -238,6 +254,7 @@ class Session:
                     yield event
             started = time.monotonic()
             if result is None:
+                self._check_guards_before_tool(ids, call)
                 yield transition(TurnState.TOOL_RUNNING)
                 yield ToolCallStarted(**ids, call=call)
                 result = await execute(call, self.tools, self.context, timeout=settings.tool_timeout)
@@ -288,6 +305,10 @@ class Session:
         if not decision.approved:
             why = f": {decision.reason}" if decision.reason else ""
             yield ToolResult.failure("denied", f"the user denied {call.name} ({decision.decided_by}){why}")
+
+    def _check_guards_before_tool(self, ids: dict[str, str], call: ToolCall) -> None:
+        for guard in self.guards:
+            guard.before_tool_call(self, ids["turn_id"], call)
 
     def _is_destructive(self, call: ToolCall) -> bool:
         tool = self.tools.get(call.name)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the full test suite uses, when they are missing and we may install them:
+#   bubblewrap  the shell tool's sandbox (without it run_shell falls back to a plain subprocess)
+#   chromium    headless browser for the JupyterLab tests (Playwright drives /usr/bin/chromium)
+set -euo pipefail
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing Debian packages: ${missing[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+else
+  echo "Note: ${missing[*]} not installed (needs root and apt-get); tests that need them are skipped." >&2
+fi
