@@ -74,6 +74,11 @@ def _rewrite_agent_cell(lines: list[str]) -> list[str]:
     return [f"await {registry}.run_cell_async({rest.strip()!r}, {body!r})\n"]
 
 
+# IPython's check_complete (which decides when terminal input is finished) skips cleanup transforms
+# flagged like this; without it a `%%agent` line would look complete before the prompt is typed.
+_rewrite_agent_cell.has_side_effects = True  # type: ignore[attr-defined]
+
+
 def _show_one_line(shell: InteractiveShell, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list:
     """Custom exception handler: our errors are shown as one line, never as a traceback."""
     lines = [f"{etype.__name__}: {value}"]

@@ -1,0 +1,155 @@
+"""The turn state machine, driven in-process against the loopback model server over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from agent_magic.events import (
+    ModelCallStarted,
+    StateChanged,
+    TextDelta,
+    ToolCallStarted,
+    ToolFinished,
+    TurnEnded,
+    TurnStarted,
+    TurnState,
+    Usage,
+)
+from agent_magic.llm.client import EndpointSettings, ModelClient
+from agent_magic.llm.sse_server import StreamReply, text_chunks
+from agent_magic.session import Session, TurnSettings
+from agent_magic.tools.builtins import builtin_tools
+from agent_magic.tools.context import ToolContext
+from agent_magic.tools.registry import ToolRegistry, make_tool
+
+
+def make_session(server, workspace: Path, *extra_tools) -> Session:
+    client = ModelClient(EndpointSettings(model="m", base_url=server.base_url, api_key="k"))
+    tools = ToolRegistry([*builtin_tools(), *extra_tools])
+    return Session(client_for=lambda model: client, tools=tools, context=ToolContext(workspace, {"n": 1}))
+
+
+def run_turn(session: Session, prompt: str, **settings) -> list:
+    async def collect():
+        return [e async for e in session.run_turn(prompt, TurnSettings(model="m", **settings))]
+
+    return asyncio.run(collect())
+
+
+def test_a_text_turn_emits_events_in_order(model_server, script, workspace):
+    script.add_text("Hello there", usage=(7, 3))
+    events = run_turn(make_session(model_server, workspace), "hi")
+    kinds = [type(e).__name__ for e in events if not isinstance(e, TextDelta)]
+    assert kinds == [
+        "StateChanged",
+        "TurnStarted",
+        "StateChanged",
+        "ModelCallStarted",
+        "Usage",
+        "AssistantMessage",
+        "StateChanged",
+        "TurnEnded",
+    ]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello there"
+    usage = next(e for e in events if isinstance(e, Usage))
+    assert (usage.input_tokens, usage.output_tokens, usage.estimated) == (7, 3, False)
+    assert usage.ttft_s is not None and usage.latency_s >= usage.ttft_s
+    assert events[-1].state is TurnState.COMPLETED
+
+
+def test_every_event_carries_the_session_and_turn(model_server, script, workspace):
+    script.add_text("x")
+    session = make_session(model_server, workspace)
+    events = run_turn(session, "hi")
+    started = next(e for e in events if isinstance(e, TurnStarted))
+    assert {(e.session_id, e.turn_id) for e in events} == {(session.session_id, started.turn_id)}
+    assert len(started.trace_id) == 32
+
+
+def test_missing_usage_is_estimated_and_marked(model_server, script, workspace):
+    script.add_text("a reply of some length", usage=None)
+    usage = next(e for e in run_turn(make_session(model_server, workspace), "hi") if isinstance(e, Usage))
+    assert usage.estimated and usage.output_tokens >= 1 and usage.input_tokens >= 1
+
+
+def test_state_machine_goes_through_tool_running(model_server, script, workspace):
+    script.add_tool_calls(("list_files", "{}"))
+    script.add_text("done")
+    events = run_turn(make_session(model_server, workspace), "list")
+    states = [e.new for e in events if isinstance(e, StateChanged)]
+    assert states == [
+        TurnState.RECEIVED,
+        TurnState.MODEL_STREAMING,
+        TurnState.TOOL_RUNNING,
+        TurnState.MODEL_STREAMING,
+        TurnState.COMPLETED,
+    ]
+
+
+def test_step_limit_stops_a_runaway_loop_with_a_valid_transcript(model_server, script, workspace):
+    for _ in range(3):
+        script.add_tool_calls(("list_files", "{}"))
+    session = make_session(model_server, workspace)
+    events = run_turn(session, "loop forever", max_steps=2)
+    assert sum(isinstance(e, ModelCallStarted) for e in events) == 2
+    assert events[-1].state is TurnState.LIMIT_REACHED
+    assert "step limit (2 model calls" in events[-1].message
+    calls = [c["id"] for m in session.messages for c in m.get("tool_calls") or ()]
+    answered = [m["tool_call_id"] for m in session.messages if m["role"] == "tool"]
+    assert sorted(calls) == sorted(answered)
+
+
+def test_read_only_calls_in_one_step_run_concurrently(model_server, script, workspace):
+    async def pause(seconds: float) -> str:
+        """Wait."""
+        await asyncio.sleep(seconds)
+        return "ok"
+
+    script.add_tool_calls(*[("pause", json.dumps({"seconds": 0.5}))] * 4)
+    script.add_text("all done")
+    events = run_turn(make_session(model_server, workspace, make_tool(pause)), "wait")
+    finished = [e for e in events if isinstance(e, ToolFinished)]
+    assert len(finished) == 4 and all(e.ok for e in finished)
+    # Concurrent: every call started before any finished.
+    first_finish = next(i for i, e in enumerate(events) if isinstance(e, ToolFinished))
+    assert sum(isinstance(e, ToolCallStarted) for e in events[:first_finish]) == 4
+
+
+def test_destructive_tool_without_an_approver_is_refused_not_run(model_server, script, workspace):
+    ran = []
+
+    def wipe() -> str:
+        """Delete everything."""
+        ran.append(True)
+        return "wiped"
+
+    script.add_tool_calls(("wipe", "{}"))
+    script.add_text("ok")
+    events = run_turn(make_session(model_server, workspace, make_tool(wipe, destructive=True)), "wipe it")
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert not ran and finished.error_code == "approval_required"
+
+
+def test_a_failed_model_call_ends_the_turn_failed_and_keeps_no_partial_answer(model_server, script, workspace):
+    script.add(StreamReply(text_chunks("never finished answer here"), cut_after=3))
+    session = make_session(model_server, workspace)
+    events = run_turn(session, "hi")
+    assert events[-1].state is TurnState.FAILED
+    assert session.messages == [{"role": "user", "content": "hi"}]
+    assert session.turns[-1].error is not None
+
+
+def test_an_unreachable_endpoint_fails_with_a_clear_message(workspace):
+    client = ModelClient(EndpointSettings(model="m", base_url="http://127.0.0.1:9/v1", api_key="k"))
+    session = Session(client_for=lambda model: client, tools=ToolRegistry(), context=ToolContext(workspace))
+    ended = run_turn(session, "hi")[-1]
+    assert isinstance(ended, TurnEnded) and ended.state is TurnState.FAILED
+    assert ended.message.startswith("cannot reach http://127.0.0.1:9/v1")
+
+
+def test_http_errors_name_the_endpoint_and_the_fix(model_server, script, workspace):
+    script.add_error(401, message="bad key")
+    ended = run_turn(make_session(model_server, workspace), "hi")[-1]
+    assert ended.message == f"401 from {model_server.base_url}: check OPENAI_API_KEY (or %config AgentMagic.api_key)"
