@@ -38,6 +38,9 @@ class Tool:
     arguments_model: type[BaseModel]
     destructive: bool = False
     takes_context: bool = False
+    # The argument approval rules match their glob against (e.g. "path", "command"); None: the first of
+    # path / command / code the tool takes (see policy/approval_rules.py).
+    subject_argument: str | None = None
 
     @property
     def is_async(self) -> bool:
@@ -88,8 +91,16 @@ def _docstring_parts(function: Callable[..., Any]) -> tuple[str, dict[str, str]]
     return description, arg_docs
 
 
-def make_tool(function: Callable[..., Any], *, name: str | None = None, destructive: bool = False) -> Tool:
+def make_tool(
+    function: Callable[..., Any],
+    *,
+    name: str | None = None,
+    destructive: bool = False,
+    subject_argument: str | None = None,
+) -> Tool:
     """Build a `Tool` from a typed function; its first parameter may be a `ToolContext`.
+
+    `subject_argument` names the argument permission rules match on (`"run_shell:git status*"`).
 
     Example:
         >>> def add(a: int, b: int = 1) -> int:
@@ -123,6 +134,7 @@ def make_tool(function: Callable[..., Any], *, name: str | None = None, destruct
         arguments_model=arguments_model,
         destructive=destructive,
         takes_context=takes_context,
+        subject_argument=subject_argument,
     )
 
 
