@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from traitlets import Float, Int, TraitError, Unicode, default, validate
+from traitlets import Dict, Enum, Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
+from agent_magic.policy.approval_rules import PermissionRulesError, parse_permissions
 from agent_magic.session import DEFAULT_SYSTEM_PROMPT
 
 DEMO_MODEL = "demo"
@@ -48,6 +49,22 @@ class AgentMagic(Configurable):
         config=True
     )
     connect_timeout = Float(10.0, help="Seconds to wait for the endpoint's TCP/TLS connection.").tag(config=True)
+    headless_approval = Enum(
+        ["deny", "allow", "error"],
+        help="In headless runs (nbclient, nbconvert, papermill, CI) no one can approve: 'deny' (default) "
+        "tells the model the call was denied, 'allow' runs it, 'error' fails the cell. "
+        "Default: $AGENT_MAGIC_HEADLESS_APPROVAL, else deny.",
+    ).tag(config=True)
+    permissions = Dict(
+        help='Permission rules, e.g. {"allow": ["run_shell:git status*"], "deny": ["run_shell:rm *"], '
+        '"ask": ["write_file:*.csv"]}: TOOL or TOOL:GLOB on the path / command / code; deny > allow > ask.'
+    ).tag(config=True)
+    approval_prompt = Enum(
+        ["auto", "buttons", "stdin"],
+        "auto",
+        help="How a person is asked to approve: 'auto' (buttons when the kernel delivers clicks to a running "
+        "cell, else input()), 'buttons', or 'stdin' (for frontends without ipywidgets).",
+    ).tag(config=True)
     idle_timeout = Float(120.0, help="Seconds the endpoint may stay silent (before or during a stream).").tag(
         config=True
     )
@@ -70,6 +87,33 @@ class AgentMagic(Configurable):
     def _check_positive(self, proposal: dict[str, Any]) -> float:
         if proposal["value"] <= 0:
             raise TraitError(f"AgentMagic.{proposal['trait'].name} must be a positive number of seconds")
+        return proposal["value"]
+
+    @default("headless_approval")
+    def _default_headless_approval(self) -> str:
+        value = os.environ.get("AGENT_MAGIC_HEADLESS_APPROVAL", "deny").strip().lower() or "deny"
+        if value not in ("deny", "allow", "error"):
+            raise TraitError(f"AGENT_MAGIC_HEADLESS_APPROVAL must be deny, allow or error, not {value!r}")
+        return value
+
+    @validate("permissions")
+    def _check_permissions(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        try:
+            parse_permissions(proposal["value"])
+        except PermissionRulesError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    @validate("retry_max_attempts", "breaker_threshold", "requests_burst")
+    def _check_at_least_one(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"AgentMagic.{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
+
+    @validate("retry_max_total_wait", "breaker_cooldown", "requests_per_second")
+    def _check_not_negative(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise TraitError(f"AgentMagic.{proposal['trait'].name} must not be negative")
         return proposal["value"]
 
     @validate("max_tool_output_chars")

@@ -111,10 +111,10 @@ class ToolCallStarted(Event):
 
 @dataclass(frozen=True)
 class ApprovalRequested(Event):
-    """A destructive tool call waits for a decision."""
+    """A tool call waits for a decision; `subject` is what rules match (path, command…), None if unreadable."""
 
     call: ToolCall
-    subject: str
+    subject: str | None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from agent_magic.errors import AgentError
 from agent_magic.events import TurnEnded, TurnState
 from agent_magic.runtime import AgentRuntime
 from agent_magic.session import TurnStopped
+from agent_magic.ui.approval_askers import use_cell_approval
 
 SUBCOMMANDS = {
     "help": "show this help",
@@ -119,6 +120,11 @@ class AgentMagics(Magics):
     @argument("-m", "--model", help="model for this cell (e.g. gpt-4.1-mini, llama3.1, demo)")
     @argument("--new", action="store_true", help="start a fresh conversation before this cell")
     @argument(
+        "--approve",
+        metavar="TOOLS",
+        help="pre-approve these tools for this cell, e.g. write_file,run_python (all: every tool, with a warning)",
+    )
+    @argument(
         "--max-steps", type=int, metavar="N", help="most model calls in this turn (default: AgentMagic.max_steps)"
     )
     @argument(
@@ -176,6 +182,7 @@ class AgentMagics(Magics):
         runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
         subscribers = [self._renderer(), *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
+        restore_approval = use_cell_approval(runtime.session, self.shell, runtime.config, args.approve)
         ended: TurnEnded | None = None
         turn = runtime.session.run_turn(prompt, settings, cell_id=cell_id, execution_count=execution_count)
         try:
@@ -186,6 +193,7 @@ class AgentMagics(Magics):
                     if isinstance(event, TurnEnded):
                         ended = event
         finally:
+            restore_approval()
             subscribers[0].close()
             await turn.aclose()
         if ended is None:

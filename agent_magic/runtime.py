@@ -13,6 +13,8 @@ from agent_magic.config import DEMO_MODEL, AgentMagic
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
 from agent_magic.llm.client import EndpointSettings, ModelClient
+from agent_magic.policy.approval import ApprovalGate
+from agent_magic.policy.approval_rules import parse_permissions
 from agent_magic.session import Session, TurnSettings
 from agent_magic.tools.builtins import builtin_tools
 from agent_magic.tools.context import ToolContext
@@ -44,7 +46,12 @@ class AgentRuntime:
     def new_session(self) -> Session:
         """Start a fresh conversation (the old one stays in the ledger, not in memory)."""
         context = ToolContext(workspace=self.config.workspace_path, namespace=self.namespace)
-        self.session = Session(client_for=self.client_for, tools=self.tool_registry(), context=context)
+        tools = self.tool_registry()
+        # The gate reads the rules on each call, so `%config AgentMagic.permissions` applies at once.
+        gate = ApprovalGate(
+            rules=lambda: parse_permissions(self.config.permissions), tools=tools, workspace=context.workspace
+        )
+        self.session = Session(client_for=self.client_for, tools=tools, context=context, approver=gate)
         return self.session
 
     def endpoint_for(self, model: str) -> EndpointSettings:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent_magic.errors import AgentError, LimitReached, ModelCallError
+from agent_magic.errors import AgentError, AgentUsageError, LimitReached, ModelCallError
 from agent_magic.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -35,6 +35,7 @@ from agent_magic.events import (
     Usage,
 )
 from agent_magic.llm.client import ModelClient, ModelResponse, TextPiece
+from agent_magic.policy.approval_rules import call_subject
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import UNTRUSTED_DATA_RULE
 from agent_magic.tools.registry import ToolRegistry
@@ -78,7 +79,9 @@ class TurnGuard(Protocol):
 class Approver(Protocol):
     """Decides whether a destructive tool call may run (buttons, stdin, a policy, a test script)."""
 
-    async def __call__(self, call: ToolCall, subject: str) -> ApprovalDecision: ...
+    async def __call__(self, call: ToolCall, subject: str | None) -> ApprovalDecision:
+        """Decide `call`; `subject` is what permission rules match (path, command…), None if unreadable."""
+        ...
 
 
 @dataclass
@@ -215,6 +218,8 @@ class Session:
             final, message, error = TurnState.LIMIT_REACHED, str(exc), exc
         except ModelCallError as exc:
             final, message, error = TurnState.FAILED, str(exc), exc
+        except AgentUsageError as exc:  # e.g. headless_approval = "error": one line saying what to do
+            final, message, error = TurnState.FAILED, str(exc), exc
         except Exception as exc:  # a bug of ours: keep the traceback for %agent last-error and the log
             log.exception("turn %s failed", turn_id)
             final, message, error = TurnState.FAILED, f"internal error: {type(exc).__name__}: {exc}", exc
@@ -282,7 +287,7 @@ class Session:
         self, ids: dict[str, str], call: ToolCall, transition: Callable[[TurnState], StateChanged]
     ) -> AsyncIterator[Event | ToolResult]:
         """Ask the approver about a destructive call; yields events, and a ToolResult if it must not run."""
-        subject = call.arguments
+        subject = call_subject(self.tools.get(call.name), call.arguments, self.context.workspace)
         if self.approver is None:
             yield ToolResult.failure(
                 "approval_required", f"{call.name} changes things and needs approval, which is not set up here"
@@ -304,15 +309,20 @@ class Session:
             raise TurnStopped("stopped by user at the approval prompt")
         if not decision.approved:
             why = f": {decision.reason}" if decision.reason else ""
-            yield ToolResult.failure("denied", f"the user denied {call.name} ({decision.decided_by}){why}")
+            yield ToolResult.failure("denied", f"{call.name} was denied ({decision.decided_by}){why}")
 
     def _check_guards_before_tool(self, ids: dict[str, str], call: ToolCall) -> None:
         for guard in self.guards:
             guard.before_tool_call(self, ids["turn_id"], call)
 
     def _is_destructive(self, call: ToolCall) -> bool:
+        """True when the call must pass the approval gate: a destructive tool, or one an approver's
+        deny/ask rule names (`gates`, optional on an approver)."""
         tool = self.tools.get(call.name)
-        return bool(tool and tool.destructive)
+        if tool is None:
+            return False
+        gates = getattr(self.approver, "gates", None)
+        return tool.destructive or bool(gates and gates(call))
 
     # -- transcript -----------------------------------------------------------------------------------
 

@@ -70,8 +70,12 @@ class RealKernel:
         allow_stdin: bool = False,
         timeout: float = 60,
         on_message: Any = None,
+        on_input: Any = None,
     ) -> Execution:
-        """Run `code`; `on_message(msg, kernel)` sees each iopub message as it arrives (to click, interrupt…)."""
+        """Run `code`; `on_message(msg, kernel)` sees each iopub message as it arrives (to click, interrupt…).
+
+        `on_input(prompt) -> str` answers the kernel's `input()` requests (needs `allow_stdin=True`).
+        """
         msg_id = self.client.execute(code, allow_stdin=allow_stdin, stop_on_error=False)
         execution = Execution(reply={})
         displays: dict[str, dict[str, Any]] = {}
@@ -82,7 +86,9 @@ class RealKernel:
             if remaining <= 0:
                 raise TimeoutError(f"cell did not finish in {timeout} s; got {execution.text!r}")
             try:
-                msg = self.client.get_iopub_msg(timeout=min(remaining, 1.0))
+                if on_input is not None:
+                    self._answer_input(on_input)
+                msg = self.client.get_iopub_msg(timeout=min(remaining, 0.05 if on_input else 1.0))
             except queue.Empty:
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
@@ -109,6 +115,19 @@ class RealKernel:
                 execution.outputs.append({"output_type": "error", **content})
         execution.reply = self.client.get_shell_msg(timeout=10)
         return execution
+
+    def _answer_input(self, on_input: Any) -> None:
+        try:
+            request = self.client.get_stdin_msg(timeout=0)
+        except queue.Empty:
+            return
+        if request["header"]["msg_type"] == "input_request":
+            self.client.input(on_input(request["content"]["prompt"]))
+
+    def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
+        """Send a comm_msg on the shell channel, as a widget frontend does (e.g. a button click)."""
+        msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.client.shell_channel.send(msg)
 
     def close(self) -> None:
         self.client.stop_channels()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agent_magic.events import ToolCall, ToolFinished, TurnEnded, TurnState
+from agent_magic.events import ApprovalDecided, ToolCall, ToolFinished, TurnEnded, TurnState
 
 MAX_ARGUMENT_CHARS = 200
 
@@ -28,6 +28,13 @@ def outcome_line(event: ToolFinished) -> str:
     status = "ok" if event.ok else f"error {event.error_code}"
     note = ", output truncated" if event.truncated else ""
     return f"{status} in {event.duration_s:.2f} s{note}"
+
+
+def decision_line(event: ApprovalDecided) -> str:
+    """`write_file: denied by user click — not that file` (Markdown), the record a saved notebook keeps."""
+    mark = {"approved": "✅", "denied": "🚫", "stopped": "⏹"}.get(event.decision, "")
+    reason = f" — {event.reason}" if event.reason else ""
+    return f"{mark} `{event.call.name}`: **{event.decision}** by {event.decided_by}{reason}".strip()
 
 
 def ending_line(event: TurnEnded) -> str:

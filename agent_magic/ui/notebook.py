@@ -30,7 +30,7 @@ from agent_magic.events import (
     TurnEnded,
     TurnState,
 )
-from agent_magic.ui.format import call_signature, ending_line, outcome_line
+from agent_magic.ui.format import call_signature, decision_line, ending_line, outcome_line
 
 MAX_SHOWN_RESULT_CHARS = 4_000
 
@@ -135,7 +135,7 @@ class NotebookRenderer:
             else:
                 handle.update(card, raw=True)
         elif isinstance(event, ApprovalDecided):
-            self._note(f"`{event.call.name}`: **{event.decision}** by {event.decided_by}")
+            self._note(decision_line(event))
         elif isinstance(event, Notice):
             self._note(event.message)
         elif isinstance(event, TurnEnded):

@@ -17,7 +17,7 @@ from agent_magic.events import (
     TurnEnded,
     TurnState,
 )
-from agent_magic.ui.format import call_signature, ending_line, outcome_line
+from agent_magic.ui.format import call_signature, decision_line, ending_line, outcome_line
 
 
 class TerminalRenderer:
@@ -49,7 +49,7 @@ class TerminalRenderer:
         elif isinstance(event, ToolFinished):
             self._line(f"← {event.call.name}: {outcome_line(event)}")
         elif isinstance(event, ApprovalDecided):
-            self._line(f"{event.call.name}: {event.decision} by {event.decided_by}")
+            self._line(decision_line(event).replace("**", "").replace("`", ""))
         elif isinstance(event, Notice):
             self._line(event.message)
         elif isinstance(event, TurnEnded):
