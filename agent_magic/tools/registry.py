@@ -6,15 +6,17 @@ model validates the arguments the model sends, so the two can never disagree.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, get_type_hints
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from agent_magic.tools.context import ToolContext
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _ARGS_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$", re.MULTILINE)
 _ARG_LINE = re.compile(r"^\s+(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
@@ -35,12 +37,26 @@ class Tool:
     name: str
     description: str
     function: Callable[..., Any]
-    arguments_model: type[BaseModel]
+    parameters: tuple[tuple[str, Any, Any, str | None], ...]  # (name, annotation, default, description)
     destructive: bool = False
     takes_context: bool = False
     # The argument approval rules match their glob against (e.g. "path", "command"); None: the first of
     # path / command / code the tool takes (see policy/approval_rules.py).
     subject_argument: str | None = None
+
+    @functools.cached_property
+    def arguments_model(self) -> type[BaseModel]:
+        """The pydantic model behind both the schema and validation, built on first use: importing
+        pydantic costs more than everything else `%load_ext` does."""
+        from pydantic import ConfigDict, Field, create_model
+
+        fields = {
+            name: (annotation, Field(default, description=description))
+            for name, annotation, default, description in self.parameters
+        }
+        return create_model(  # type: ignore[call-overload]
+            f"{self.name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+        )
 
     @property
     def is_async(self) -> bool:
@@ -60,6 +76,8 @@ class Tool:
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check `arguments` against the schema and return them converted to the annotated types."""
+        from pydantic import ValidationError
+
         try:
             model = self.arguments_model.model_validate(arguments)
         except ValidationError as exc:
@@ -116,22 +134,18 @@ def make_tool(
     takes_context = bool(params) and hints.get(params[0].name) is ToolContext
     if takes_context:
         params = params[1:]
-    fields: dict[str, Any] = {}
+    parameters = []
     for param in params:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise TypeError(f"tool {function.__name__}: *args/**kwargs cannot be described to a model")
-        annotation = hints.get(param.name, Any)
         default = ... if param.default is param.empty else param.default
-        fields[param.name] = (annotation, Field(default, description=arg_docs.get(param.name)))
+        parameters.append((param.name, hints.get(param.name, Any), default, arg_docs.get(param.name)))
     tool_name = name or function.__name__
-    arguments_model = create_model(  # type: ignore[call-overload]
-        f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
-    )
     return Tool(
         name=tool_name,
         description=description or tool_name,
         function=function,
-        arguments_model=arguments_model,
+        parameters=tuple(parameters),
         destructive=destructive,
         takes_context=takes_context,
         subject_argument=subject_argument,

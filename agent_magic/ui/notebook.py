@@ -33,10 +33,14 @@ from agent_magic.events import (
 from agent_magic.ui.format import call_signature, decision_line, ending_line, outcome_line
 
 MAX_SHOWN_RESULT_CHARS = 4_000
+# Each update resends the whole answer. jupyter_server drops iopub data above 1 MB/s, so long answers
+# are redrawn less often: at most this many bytes per second, whatever `interval` says.
+MAX_UPDATE_BYTES_PER_SECOND = 250_000
 
 
-def _bundle(markdown: str) -> dict[str, str]:
-    return {"text/markdown": markdown, "text/plain": markdown}
+def _bundle(markdown: str, *, final: bool = True) -> dict[str, str]:
+    """Markdown, plus its text/plain twin for saved notebooks; streaming updates skip the twin."""
+    return {"text/markdown": markdown, "text/plain": markdown} if final else {"text/markdown": markdown}
 
 
 def _pretty_result(event: ToolFinished) -> str:
@@ -71,8 +75,9 @@ class NotebookRenderer:
         self.interval = interval
         self._show = show
         self._answer: DisplayHandle | None = None
-        self._text = ""
-        self._shown_text = ""
+        # Parts, joined only when drawn: `str +=` on an attribute copies the whole answer per token.
+        self._parts: list[str] = []
+        self._shown_chars = 0
         self._last_update = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._cards: dict[str, tuple[DisplayHandle | None, str]] = {}
@@ -80,25 +85,28 @@ class NotebookRenderer:
 
     # -- the streamed answer --------------------------------------------------------------------------
 
-    def _flush(self) -> None:
+    def _flush(self, *, final: bool = False) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._answer is None or self._text == self._shown_text:
+        text = "".join(self._parts)
+        if self._answer is None or (len(text) == self._shown_chars and not final):
             return
-        self._answer.update(_bundle(self._text), raw=True)
+        self._parts = [text]
+        self._answer.update(_bundle(text, final=final), raw=True)
         self.updates_sent += 1
-        self._shown_text = self._text
+        self._shown_chars = len(text)
         self._last_update = time.monotonic()
 
     def _on_text(self, text: str) -> None:
-        self._text += text
+        self._parts.append(text)
         if self._answer is None:
-            self._answer = self._show(_bundle(self._text), raw=True, display_id=True)
+            self._answer = self._show(_bundle(text, final=False), raw=True, display_id=True)
             self.updates_sent += 1
-            self._shown_text, self._last_update = self._text, time.monotonic()
+            self._shown_chars, self._last_update = len(text), time.monotonic()
             return
-        wait = self.interval - (time.monotonic() - self._last_update)
+        interval = max(self.interval, self._shown_chars / MAX_UPDATE_BYTES_PER_SECOND)
+        wait = interval - (time.monotonic() - self._last_update)
         if wait <= 0:
             self._flush()
         elif self._timer is None:
@@ -108,8 +116,8 @@ class NotebookRenderer:
                 pass
 
     def _end_message(self) -> None:
-        self._flush()
-        self._answer, self._text, self._shown_text = None, "", ""
+        self._flush(final=True)
+        self._answer, self._parts, self._shown_chars = None, [], 0
 
     # -- events ---------------------------------------------------------------------------------------
 
@@ -120,7 +128,8 @@ class NotebookRenderer:
         elif isinstance(event, ModelCallStarted | AssistantMessage):
             self._end_message()
         elif isinstance(event, StreamRestarted):
-            self._text = f"*(the answer restarted: {event.reason})*\n\n"
+            self._parts = [f"*(the answer restarted: {event.reason})*\n\n"]
+            self._shown_chars = -1  # force a redraw even if the length happens to match
             self._flush()
         elif isinstance(event, ToolCallStarted):
             self._end_message()
