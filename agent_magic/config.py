@@ -68,6 +68,26 @@ class AgentMagic(Configurable):
     idle_timeout = Float(120.0, help="Seconds the endpoint may stay silent (before or during a stream).").tag(
         config=True
     )
+    first_byte_timeout = Float(60.0, help="Seconds a model call may take to send its first chunk.").tag(config=True)
+    call_timeout = Float(600.0, help="Seconds one model call (one attempt, the whole stream) may take.").tag(
+        config=True
+    )
+    retry_max_attempts = Int(4, help="Most attempts of one model call (1 = no retries).").tag(config=True)
+    retry_initial_wait = Float(0.5, help="Seconds before the first retry; doubles each time, plus jitter.").tag(
+        config=True
+    )
+    retry_max_wait = Float(20.0, help="Longest single wait between attempts (a server's Retry-After wins).").tag(
+        config=True
+    )
+    retry_max_total_wait = Float(60.0, help="Most seconds one model call may spend waiting to retry.").tag(config=True)
+    breaker_threshold = Int(5, help="Failed calls in a row after which an endpoint's circuit opens.").tag(config=True)
+    breaker_cooldown = Float(30.0, help="Seconds calls to an open circuit fail fast before one is tried.").tag(
+        config=True
+    )
+    requests_per_second = Float(
+        10.0, help="Most model requests per second from this kernel, all sessions together (0 = no limit)."
+    ).tag(config=True)
+    requests_burst = Int(10, help="Requests that may go at once before requests_per_second applies.").tag(config=True)
 
     @default("model")
     def _default_model(self) -> str:
@@ -83,7 +103,16 @@ class AgentMagic(Configurable):
             raise TraitError("AgentMagic.max_steps must be at least 1")
         return proposal["value"]
 
-    @validate("tool_timeout", "display_interval", "connect_timeout", "idle_timeout")
+    @validate(
+        "tool_timeout",
+        "display_interval",
+        "connect_timeout",
+        "idle_timeout",
+        "first_byte_timeout",
+        "call_timeout",
+        "retry_initial_wait",
+        "retry_max_wait",
+    )
     def _check_positive(self, proposal: dict[str, Any]) -> float:
         if proposal["value"] <= 0:
             raise TraitError(f"AgentMagic.{proposal['trait'].name} must be a positive number of seconds")
@@ -102,6 +131,18 @@ class AgentMagic(Configurable):
             parse_permissions(proposal["value"])
         except PermissionRulesError as exc:
             raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    @validate("retry_max_attempts", "breaker_threshold", "requests_burst")
+    def _check_at_least_one(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"AgentMagic.{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
+
+    @validate("retry_max_total_wait", "breaker_cooldown", "requests_per_second")
+    def _check_not_negative(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise TraitError(f"AgentMagic.{proposal['trait'].name} must not be negative")
         return proposal["value"]
 
     @validate("retry_max_attempts", "breaker_threshold", "requests_burst")

@@ -18,9 +18,14 @@ class AgentUsageError(AgentError):
 
 
 class ModelCallError(AgentError):
-    """A model call failed; `retryable` says whether trying again could help."""
+    """A model call failed; `retryable` says whether trying again could help.
+
+    `attempts` is the call's attempt history (`llm.retry.AttemptRecord`s), filled in by the retry loop
+    so `%agent last-error` can show every try, not only the last.
+    """
 
     retryable: bool = False
+    attempts: tuple = ()
 
     def __init__(self, message: str, *, retryable: bool | None = None) -> None:
         super().__init__(message)
@@ -53,6 +58,15 @@ class ModelConnectionError(ModelCallError):
     """The endpoint could not be reached."""
 
     retryable = True
+
+
+class RetriesExhausted(ModelCallError):
+    """Every allowed attempt of a model call failed (or the next wait would pass the total-wait cap);
+    the cause is the last attempt's error."""
+
+
+class CircuitOpenError(ModelCallError):
+    """The endpoint failed too many times in a row: calls fail fast until its cool-down ends."""
 
 
 class LimitReached(AgentError):

@@ -268,6 +268,10 @@ class AgentMagics(Magics):
             chain.append(f"{type(error).__module__}.{type(error).__name__}: {error}")
             error = error.__cause__ or error.__context__
         print("\n".join("  caused by " + c if i else c for i, c in enumerate(chain)))
+        attempts = getattr(record.error, "attempts", ())
+        if attempts:
+            print(f"attempts ({len(attempts)}):")
+            print("\n".join("  " + attempt.describe() for attempt in attempts))
 
 
 def register(shell: InteractiveShell) -> AgentMagics:

@@ -12,7 +12,10 @@ from typing import Any
 from agent_magic.config import DEMO_MODEL, AgentMagic
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
+from agent_magic.llm.breaker import BreakerBoard
 from agent_magic.llm.client import EndpointSettings, ModelClient
+from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.llm.retry import RetryPolicy
 from agent_magic.policy.approval import ApprovalGate
 from agent_magic.policy.approval_rules import parse_permissions
 from agent_magic.session import Session, TurnSettings
@@ -34,7 +37,10 @@ class AgentRuntime:
     def __init__(self, config: AgentMagic, namespace: dict[str, Any]) -> None:
         self.config = config
         self.namespace = namespace
-        self._clients: dict[tuple[str, str | None, str | None], ModelClient] = {}
+        self._clients: dict[tuple[EndpointSettings, RetryPolicy], ModelClient] = {}
+        # Kernel-wide, shared by every session: one request budget, one breaker per endpoint.
+        self.rate_limiter = TokenBucket(config.requests_per_second, config.requests_burst)
+        self.breakers = BreakerBoard()
         # Subscribers that see every turn's events besides the cell's renderer (ledger, log, frontend).
         self.subscribers: list[EventSubscriber] = []
         self.session = self.new_session()
@@ -57,7 +63,12 @@ class AgentRuntime:
     def endpoint_for(self, model: str) -> EndpointSettings:
         """Where `model` is served; raises `AgentUsageError` when nothing is configured."""
         cfg = self.config
-        timeouts = {"connect_timeout": cfg.connect_timeout, "idle_timeout": cfg.idle_timeout}
+        timeouts = {
+            "connect_timeout": cfg.connect_timeout,
+            "idle_timeout": cfg.idle_timeout,
+            "first_byte_timeout": cfg.first_byte_timeout,
+            "call_timeout": cfg.call_timeout,
+        }
         if model == DEMO_MODEL:
             from agent_magic.llm.demo import demo_base_url
 
@@ -69,13 +80,29 @@ class AgentRuntime:
             api_key = os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_KEY
         return EndpointSettings(model=model, base_url=cfg.base_url, api_key=api_key, **timeouts)
 
+    def retry_policy(self) -> RetryPolicy:
+        """The configured retry policy."""
+        cfg = self.config
+        return RetryPolicy(
+            max_attempts=cfg.retry_max_attempts,
+            initial_wait=cfg.retry_initial_wait,
+            max_wait=cfg.retry_max_wait,
+            max_total_wait=cfg.retry_max_total_wait,
+        )
+
     def client_for(self, model: str) -> ModelClient:
-        """A client for `model`, reused across calls so connections are pooled."""
-        settings = self.endpoint_for(model)
-        key = (settings.model, settings.base_url, settings.api_key)
-        if key not in self._clients:
-            self._clients[key] = ModelClient(settings)
-        return self._clients[key]
+        """A client for `model`, reused across calls so connections are pooled (a new one when a
+        setting it was made with changed), behind the kernel's rate limiter and the endpoint's breaker."""
+        cfg = self.config
+        settings, policy = self.endpoint_for(model), self.retry_policy()
+        client = self._clients.get((settings, policy))
+        if client is None:
+            client = self._clients[(settings, policy)] = ModelClient(settings, retry=policy, limiter=self.rate_limiter)
+        self.rate_limiter.configure(cfg.requests_per_second, cfg.requests_burst)
+        client.breaker = self.breakers.for_endpoint(
+            client.base_url, threshold=cfg.breaker_threshold, cooldown=cfg.breaker_cooldown
+        )
+        return client
 
     def turn_settings(self, *, model: str | None = None, max_steps: int | None = None) -> TurnSettings:
         """The settings for one turn: configuration, overridden by the cell's options."""

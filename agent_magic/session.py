@@ -24,7 +24,9 @@ from agent_magic.events import (
     AssistantMessage,
     Event,
     ModelCallStarted,
+    Notice,
     StateChanged,
+    StreamRestarted,
     TextDelta,
     ToolCall,
     ToolCallStarted,
@@ -35,6 +37,7 @@ from agent_magic.events import (
     Usage,
 )
 from agent_magic.llm.client import ModelClient, ModelResponse, TextPiece
+from agent_magic.llm.retry import RetryScheduled
 from agent_magic.policy.approval_rules import call_subject
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import UNTRUSTED_DATA_RULE
@@ -197,6 +200,9 @@ class Session:
                     if isinstance(item, TextPiece):
                         partial.append(item.text)
                         yield TextDelta(**ids, text=item.text)
+                    elif isinstance(item, RetryScheduled):
+                        partial.clear()  # a retry starts the answer again: never splice two answers
+                        yield self._retry_event(ids, item)
                     else:
                         response = item
                 assert response is not None  # the client always ends with a response or raises
@@ -218,6 +224,8 @@ class Session:
             final, message, error = TurnState.LIMIT_REACHED, str(exc), exc
         except ModelCallError as exc:
             final, message, error = TurnState.FAILED, str(exc), exc
+            if exc.attempts:  # the failed call still counts in the ledger, with its attempts
+                yield self._failed_call_usage(ids, settings.model, exc)
         except AgentUsageError as exc:  # e.g. headless_approval = "error": one line saying what to do
             final, message, error = TurnState.FAILED, str(exc), exc
         except Exception as exc:  # a bug of ours: keep the traceback for %agent last-error and the log
@@ -366,6 +374,27 @@ class Session:
         return sum(len(str(m.get("content") or "")) for m in self._request_messages(settings))
 
     @staticmethod
+    def _retry_event(ids: dict[str, str], item: RetryScheduled) -> Event:
+        """A retry the user should know about: a restarted answer replaces the partial text shown."""
+        next_try = f"attempt {item.attempt + 1} of {item.max_attempts} in {item.wait_s:.1f} s"
+        if item.after_output:
+            return StreamRestarted(**ids, attempt=item.attempt + 1, reason=f"{item.reason}; {next_try}")
+        return Notice(**ids, message=f"⟳ {item.reason}; {next_try}")
+
+    @staticmethod
+    def _failed_call_usage(ids: dict[str, str], model: str, error: ModelCallError) -> Usage:
+        """The ledger row of a model call that failed for good: no tokens known, its attempts counted."""
+        return Usage(
+            **ids,
+            model=model,
+            input_tokens=0,
+            output_tokens=0,
+            latency_s=sum(record.duration_s + (record.wait_after_s or 0.0) for record in error.attempts),
+            retries=len(error.attempts) - 1,
+            status="failed",
+        )
+
+    @staticmethod
     def _usage_event(ids: dict[str, str], model: str, response: ModelResponse, request_chars: int) -> Usage:
         usage = response.usage
         if usage is None:
@@ -378,6 +407,7 @@ class Session:
                 output_tokens=max(1, output_chars // 4),
                 latency_s=response.latency_s,
                 ttft_s=response.ttft_s,
+                retries=response.retries,
                 estimated=True,
             )
         return Usage(
@@ -389,6 +419,7 @@ class Session:
             reasoning_tokens=usage.reasoning_tokens,
             latency_s=response.latency_s,
             ttft_s=response.ttft_s,
+            retries=response.retries,
             estimated=usage.estimated,
         )
 

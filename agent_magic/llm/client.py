@@ -3,10 +3,17 @@
 It wraps `openai.AsyncOpenAI` (imported on first use, so loading the extension stays fast), turns the
 SDK's exceptions into agent_magic's small error hierarchy with one-line messages, and refuses to treat a
 stream without `finish_reason` as a complete answer.
+
+Around each attempt: the kernel-wide rate limiter (`rate_limit.py`), the endpoint's circuit breaker
+(`breaker.py`), and the first-byte and whole-call time limits; around the attempts, the retry policy
+(`retry.py`). The SDK's own retries are off, so every attempt is ours and is counted.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +27,16 @@ from agent_magic.errors import (
     StreamCutError,
 )
 from agent_magic.events import ToolCall
+from agent_magic.llm.breaker import CircuitBreaker
+from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.llm.retry import (
+    SINGLE_ATTEMPT,
+    AttemptLog,
+    AttemptRecord,
+    RetryPolicy,
+    RetryScheduled,
+    retrying_stream,
+)
 from agent_magic.llm.stream import ChunkAccumulator, ReportedUsage
 
 
@@ -33,6 +50,8 @@ class EndpointSettings:
     api_key: str | None = None
     connect_timeout: float = 10.0
     idle_timeout: float = 120.0
+    first_byte_timeout: float = 60.0
+    call_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -52,9 +71,11 @@ class ModelResponse:
     usage: ReportedUsage | None
     latency_s: float
     ttft_s: float | None
+    retries: int = 0
+    attempts: tuple[AttemptRecord, ...] = ()
 
 
-StreamItem = TextPiece | ModelResponse
+StreamItem = TextPiece | ModelResponse | RetryScheduled
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -90,10 +111,18 @@ def translate_error(exc: Exception, *, base_url: str, model: str) -> ModelCallEr
     if isinstance(exc, ModelCallError):
         return exc
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        return ModelTimeoutError(f"{base_url} did not answer in time; check the server or raise the timeouts")
+        cause = exc if isinstance(exc, httpx.TimeoutException) else exc.__cause__
+        if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout):
+            return ModelTimeoutError(f"could not connect to {base_url} in time (AgentMagic.connect_timeout)")
+        return ModelTimeoutError(f"{base_url} went silent mid-call (AgentMagic.idle_timeout)")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         detail = _error_detail(exc.body)
+        if status in (400, 404) and _names_unknown_model(detail, model):
+            return ModelHTTPError(
+                f"unknown model {model!r} at {base_url}: check AgentMagic.model or --model ({detail[:120]})",
+                status=status,
+            )
         hints = {
             401: "check OPENAI_API_KEY (or %config AgentMagic.api_key)",
             403: "the key is not allowed to use this model or endpoint",
@@ -105,20 +134,41 @@ def translate_error(exc: Exception, *, base_url: str, model: str) -> ModelCallEr
         return ModelHTTPError(message, status=status, retry_after=_retry_after(exc.response.headers))
     if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
         cause = exc.__cause__ or exc
-        return ModelConnectionError(f"cannot reach {base_url} ({type(cause).__name__}); is the server running?")
+        return ModelConnectionError(
+            f"cannot reach {base_url} ({type(cause).__name__}); is the server running? "
+            "(AgentMagic.base_url / OPENAI_BASE_URL)"
+        )
     return ModelCallError(f"{type(exc).__name__} talking to {base_url}: {exc}")
 
 
+def _names_unknown_model(detail: str, model: str) -> bool:
+    """Does a 400/404 body say the model does not exist? (OpenAI, Ollama, vLLM, LiteLLM word it alike.)"""
+    text = detail.lower()
+    return ("model" in text or model.lower() in text) and any(
+        phrase in text for phrase in ("not found", "does not exist", "unknown model", "no such model", "not exist")
+    )
+
+
 class ModelClient:
-    """Streams one model call at a time to one endpoint.
+    """Streams model calls to one endpoint, with retries, a circuit breaker and a rate limit.
 
     Example:
         >>> client = ModelClient(EndpointSettings(model="demo", base_url="http://127.0.0.1:8000/v1", api_key="x"))
         >>> # async for item in client.stream(messages, tools): ...
     """
 
-    def __init__(self, settings: EndpointSettings) -> None:
+    def __init__(
+        self,
+        settings: EndpointSettings,
+        *,
+        retry: RetryPolicy = SINGLE_ATTEMPT,
+        breaker: CircuitBreaker | None = None,
+        limiter: TokenBucket | None = None,
+    ) -> None:
         self.settings = settings
+        self.retry = retry
+        self.breaker = breaker
+        self.limiter = limiter
         self._sdk: Any = None
 
     def _sdk_client(self) -> Any:
@@ -126,6 +176,8 @@ class ModelClient:
             import httpx
             from openai import AsyncOpenAI
 
+            # The read timeout is the idle limit (silence between bytes); first-byte and whole-call
+            # limits are enforced around the stream in `_attempt`, where they can say which one fired.
             timeout = httpx.Timeout(self.settings.idle_timeout, connect=self.settings.connect_timeout)
             # max_retries=0: retries are ours (tenacity), so attempts are counted once and never multiplied.
             self._sdk = AsyncOpenAI(
@@ -142,13 +194,60 @@ class ModelClient:
         return str(self._sdk_client().base_url).rstrip("/")
 
     async def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AsyncIterator[StreamItem]:
+        """Send the request, retrying as the policy allows; yield `TextPiece`s as they arrive, a
+        `RetryScheduled` before each retry, and finally one `ModelResponse` (with `retries`).
+
+        Raises `ModelCallError` (or a subclass) when the call fails for good; its `attempts` holds the
+        history. Cancelling the caller closes the HTTP stream and ends any wait at once.
+        """
+        log = AttemptLog()
+        async for item in retrying_stream(
+            lambda: self._guarded_attempt(messages, tools),
+            self.retry,
+            log,
+            is_output=lambda item: isinstance(item, TextPiece),
+        ):
+            if isinstance(item, ModelResponse):
+                # Yielded before its own attempt is logged: every record so far is a failed attempt.
+                item = dataclasses.replace(item, retries=len(log.records), attempts=tuple(log.records))
+            yield item
+
+    async def _guarded_attempt(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> AsyncIterator[TextPiece | ModelResponse]:
+        """One attempt behind the rate limiter and the circuit breaker (which learns its outcome)."""
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        breaker = self.breaker
+        if breaker is not None:
+            breaker.before_call()
+        settled = False
+        try:
+            async for item in self._attempt(messages, tools):
+                yield item
+        except ModelCallError as exc:
+            settled = True
+            if breaker is not None:
+                breaker.record_failure(exc)
+            raise
+        finally:
+            if breaker is not None and not settled:
+                breaker.abandon()  # cancelled: no verdict; a no-op unless this was a half-open trial
+        if breaker is not None:
+            breaker.record_success()
+
+    async def _attempt(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> AsyncIterator[TextPiece | ModelResponse]:
         """Send one request; yield `TextPiece`s as they arrive, then one `ModelResponse`.
 
-        Raises `ModelCallError` (or a subclass) on any failure, including a stream that ends without
-        a finish_reason. Cancelling the caller closes the HTTP stream.
+        Raises `ModelCallError` on any failure, including a stream that ends without a finish_reason
+        and the first-byte and whole-call limits.
         """
         sdk = self._sdk_client()
         started = time.monotonic()
+        call_deadline = started + self.settings.call_timeout
+        first_deadline = min(started + self.settings.first_byte_timeout, call_deadline)
         first_token_at: float | None = None
         accumulator = ChunkAccumulator()
         request: dict[str, Any] = {
@@ -160,16 +259,28 @@ class ModelClient:
         if tools:
             request["tools"] = tools
         try:
-            stream = await sdk.chat.completions.create(**request)
+            stream = await self._within(sdk.chat.completions.create(**request), first_deadline, first_chunk=True)
+        except ModelCallError:
+            raise
         except Exception as exc:
             raise translate_error(exc, base_url=self.base_url, model=self.settings.model) from exc
         try:
-            async for chunk in stream:
+            chunks = stream.__aiter__()
+            got_chunk = False
+            while True:
+                deadline = call_deadline if got_chunk else first_deadline
+                try:
+                    chunk = await self._within(chunks.__anext__(), deadline, first_chunk=not got_chunk)
+                except StopAsyncIteration:
+                    break
+                got_chunk = True
                 text = accumulator.add(chunk)
                 if first_token_at is None and accumulator.has_output:
                     first_token_at = time.monotonic()
                 if text:
                     yield TextPiece(text)
+        except ModelCallError:
+            raise
         except Exception as exc:
             error = translate_error(exc, base_url=self.base_url, model=self.settings.model)
             if isinstance(error, ModelConnectionError):
@@ -188,3 +299,25 @@ class ModelClient:
             latency_s=time.monotonic() - started,
             ttft_s=None if first_token_at is None else first_token_at - started,
         )
+
+    async def _within(self, awaitable: Any, deadline: float, *, first_chunk: bool) -> Any:
+        """Await `awaitable` until the monotonic `deadline`; past it, a `ModelTimeoutError` naming the
+        limit (the first-byte limit until the first chunk arrived, then the whole-call limit)."""
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            if sys.version_info >= (3, 11):
+                # Not wait_for: on 3.11 it can swallow a cancellation (a kernel interrupt) that arrives
+                # just as the awaited chunk is ready; asyncio.timeout cannot.
+                async with asyncio.timeout(remaining):
+                    return await awaitable
+            return await asyncio.wait_for(awaitable, remaining)  # pragma: no cover (Python 3.10)
+        except asyncio.TimeoutError:
+            settings = self.settings
+            if first_chunk and settings.first_byte_timeout < settings.call_timeout:
+                raise ModelTimeoutError(
+                    f"{self.base_url} sent nothing within {settings.first_byte_timeout:g} s "
+                    "(AgentMagic.first_byte_timeout)"
+                ) from None
+            raise ModelTimeoutError(
+                f"the call to {self.base_url} took longer than {settings.call_timeout:g} s (AgentMagic.call_timeout)"
+            ) from None

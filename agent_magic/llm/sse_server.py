@@ -12,6 +12,7 @@ busy awaiting it.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import uuid
@@ -139,9 +140,19 @@ class ScriptedResponder:
             chunks.append(usage_chunk(*usage))
         self.add(StreamReply(chunks))
 
-    def add_error(self, status: int, *, retry_after: float | None = None, message: str = "injected error") -> None:
-        """Queue an HTTP error, optionally with a Retry-After header (seconds)."""
+    def add_error(
+        self,
+        status: int,
+        *,
+        retry_after: float | None = None,
+        retry_after_ms: float | None = None,
+        message: str = "injected error",
+    ) -> None:
+        """Queue an HTTP error, optionally with a Retry-After header (seconds) and/or the
+        `retry-after-ms` header OpenAI also sends (milliseconds)."""
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        if retry_after_ms is not None:
+            headers["retry-after-ms"] = f"{retry_after_ms:g}"
         self.add(ErrorReply(status, message, headers))
 
     def pending(self) -> int:
@@ -241,6 +252,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.responder = responder
         self.request_count = 0
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a timed-out or cancelled call) is expected here: no traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class LoopbackModelServer:
