@@ -33,4 +33,17 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     unregister(shell)
 
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+# The ledger's pandas views, imported on first access so `import agent_magic` stays light.
+_LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals")
+
+
+def __getattr__(name: str) -> object:
+    """Lazy access to `usage()`, `tool_calls()`, `transcript()` (ledger.views) and `session_totals()`."""
+    if name in _LEDGER_VIEWS:
+        from agent_magic.ledger import summary, views
+
+        return getattr(summary if name == "session_totals" else views, name)
+    raise AttributeError(f"module 'agent_magic' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LEDGER_VIEWS]

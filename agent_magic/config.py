@@ -89,6 +89,23 @@ class AgentMagic(Configurable):
     ).tag(config=True)
     requests_burst = Int(10, help="Requests that may go at once before requests_per_second applies.").tag(config=True)
 
+    home = Unicode(
+        "", help="Folder of the usage ledger and logs. Empty: $AGENT_MAGIC_HOME, else .agent in the working directory."
+    ).tag(config=True)
+    prices = Dict(
+        help='Prices in dollars per million tokens, over the shipped table: {"model": {"input": 0.4, '
+        '"cached_input": 0.1, "output": 1.6}}, or {"my-deployment": "gpt-4.1-mini"} to reuse a listed price.'
+    ).tag(config=True)
+    turn_budget = Dict(help='Limits per turn: {"tool_calls": N, "tokens": N, "cost": dollars} (steps: max_steps).').tag(
+        config=True
+    )
+    session_budget = Dict(help='Limits per conversation: {"steps": N, "tool_calls": N, "tokens": N, "cost": dollars}.').tag(
+        config=True
+    )
+    day_budget = Dict(
+        help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.'
+    ).tag(config=True)
+
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("AGENT_MAGIC_MODEL") or FALLBACK_MODEL
@@ -96,6 +113,30 @@ class AgentMagic(Configurable):
     @default("workspace")
     def _default_workspace(self) -> str:
         return os.getcwd()
+
+    @default("home")
+    def _default_home(self) -> str:
+        return os.environ.get("AGENT_MAGIC_HOME") or os.path.join(os.getcwd(), ".agent")
+
+    @validate("prices")
+    def _check_prices(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from agent_magic.llm.pricing import validate_overrides
+
+        try:
+            validate_overrides(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    @validate("turn_budget", "session_budget", "day_budget")
+    def _check_budget(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from agent_magic.policy.budget import Limits
+
+        try:
+            Limits.parse(proposal["trait"].name.removesuffix("_budget"), proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
 
     @validate("max_steps")
     def _check_max_steps(self, proposal: dict[str, Any]) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from agent_magic.config import DEMO_MODEL, AgentMagic
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
+from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
 from agent_magic.llm.client import EndpointSettings, ModelClient
 from agent_magic.llm.rate_limit import TokenBucket
@@ -43,6 +44,9 @@ class AgentRuntime:
         self.breakers = BreakerBoard()
         # Subscribers that see every turn's events besides the cell's renderer (ledger, log, frontend).
         self.subscribers: list[EventSubscriber] = []
+        # The usage ledger (SQLite rows, JSONL log) and its budget guard; opened by the first event.
+        self.ledger = KernelLedger(config, namespace, lambda: self.session)
+        self.subscribers.append(self.ledger)
         self.session = self.new_session()
 
     def tool_registry(self) -> ToolRegistry:
@@ -57,7 +61,9 @@ class AgentRuntime:
         gate = ApprovalGate(
             rules=lambda: parse_permissions(self.config.permissions), tools=tools, workspace=context.workspace
         )
-        self.session = Session(client_for=self.client_for, tools=tools, context=context, approver=gate)
+        self.session = Session(
+            client_for=self.client_for, tools=tools, context=context, approver=gate, guards=[self.ledger.guard()]
+        )
         return self.session
 
     def endpoint_for(self, model: str) -> EndpointSettings:
@@ -104,7 +110,9 @@ class AgentRuntime:
         )
         return client
 
-    def turn_settings(self, *, model: str | None = None, max_steps: int | None = None) -> TurnSettings:
+    def turn_settings(
+        self, *, model: str | None = None, max_steps: int | None = None, max_cost: float | None = None
+    ) -> TurnSettings:
         """The settings for one turn: configuration, overridden by the cell's options."""
         cfg = self.config
         return TurnSettings(
@@ -113,4 +121,5 @@ class AgentRuntime:
             tool_timeout=cfg.tool_timeout,
             max_tool_output_chars=cfg.max_tool_output_chars,
             system_prompt=cfg.system_prompt,
+            max_cost=max_cost,
         )

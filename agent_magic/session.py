@@ -96,6 +96,7 @@ class TurnSettings:
     tool_timeout: float = 60.0
     max_tool_output_chars: int = 50_000
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_cost: float | None = None  # the cell's --max-cost: dollars this turn may spend (checked by the budget guard)
 
 
 @dataclass

@@ -14,6 +14,11 @@ UNTRUSTED_DATA_RULE = (
 )
 
 
+def truncation_marker(lines: int, chars: int) -> str:
+    """The marker that stands where text was cut out: how many lines and characters are missing."""
+    return f"\n[… {lines} lines truncated ({chars} characters) …]\n"
+
+
 def cap_text(text: str, max_chars: int) -> tuple[str, bool]:
     """Shorten `text` to about `max_chars`, keeping its head and tail around a marker.
 
@@ -24,8 +29,7 @@ def cap_text(text: str, max_chars: int) -> tuple[str, bool]:
         return text, False
     half = max(max_chars // 2, 1)
     head, middle, tail = text[:half], text[half:-half], text[-half:]
-    marker = f"\n[… {middle.count(chr(10)) + 1} lines truncated ({len(middle)} characters) …]\n"
-    return head + marker + tail, True
+    return head + truncation_marker(middle.count("\n") + 1, len(middle)) + tail, True
 
 
 def frame_for_model(tool_name: str, payload: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -153,10 +153,16 @@ def make_tool(
 
 
 class ToolRegistry:
-    """An ordered set of tools by name."""
+    """An ordered set of tools by name.
 
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+    `linked` registries are consulted live, after this one's own tools: the session's registry links
+    the notebook's `@agent_magic.tool` registry, so a tool defined in a later cell is offered at once.
+    A tool of this registry shadows a linked one of the same name.
+    """
+
+    def __init__(self, tools: Iterable[Tool] = (), *, linked: Iterable[ToolRegistry] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._linked = list(linked)
         for tool in tools:
             self.add(tool)
 
@@ -164,20 +170,29 @@ class ToolRegistry:
         """Add or replace a tool (a notebook may redefine a custom tool while iterating on it)."""
         self._tools[tool.name] = tool
 
+    def _all(self) -> dict[str, Tool]:
+        merged: dict[str, Tool] = {}
+        for registry in self._linked:
+            merged.update(registry._all())
+        return {**self._tools, **{name: tool for name, tool in merged.items() if name not in self._tools}}
+
     def get(self, name: str) -> Tool | None:
         """The tool called `name`, or None."""
-        return self._tools.get(name)
+        return self._all().get(name)
 
-    def __iter__(self):
-        return iter(self._tools.values())
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._all().values())
 
     def __len__(self) -> int:
-        return len(self._tools)
+        return len(self._all())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._all()
 
     def names(self) -> list[str]:
-        """Tool names in registration order."""
-        return list(self._tools)
+        """Tool names in registration order (own tools first, then linked ones)."""
+        return list(self._all())
 
     def openai_schemas(self) -> list[dict[str, Any]]:
         """The `tools` list for a Chat Completions request."""
-        return [tool.openai_schema() for tool in self._tools.values()]
+        return [tool.openai_schema() for tool in self._all().values()]

@@ -4,17 +4,50 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import functools
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from agent_magic.events import ToolCall
+from agent_magic.policy.secrets import mask_secrets
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import cap_text, frame_for_model
 from agent_magic.tools.registry import ToolArgumentsError, ToolRegistry
 from agent_magic.tools.result import ToolResult
 
 log = logging.getLogger("agent_magic.tools")
+
+# Synchronous tools run here. asyncio's default executor has min(32, CPUs + 4) threads (6 on a 2-core
+# machine), which would make the 7th and 8th of eight parallel read-only calls wait for a free thread.
+TOOL_THREADS = 32
+_tool_executor = concurrent.futures.ThreadPoolExecutor(max_workers=TOOL_THREADS, thread_name_prefix="agent-tool")
+
+
+def _masked(value: Any) -> Any:
+    """`value` with every credential-like environment value replaced by `***`, at any depth."""
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {_masked(k): _masked(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_masked(v) for v in value)
+    return value
+
+
+def mask_result(result: ToolResult) -> ToolResult:
+    """The result with secrets masked in its data and message (tool output never carries a key)."""
+    return replace(result, data=_masked(result.data), error_message=_masked(result.error_message))
+
+
+async def _call_in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a synchronous tool on the tool threads, in a copy of the caller's context (like to_thread)."""
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_tool_executor, call)
 
 
 @dataclass(frozen=True)
@@ -37,7 +70,11 @@ def parse_arguments(raw: str) -> dict:
 
 
 async def execute(call: ToolCall, registry: ToolRegistry, context: ToolContext, *, timeout: float) -> ToolResult:
-    """Run `call` and return its result; never raises except for cancellation."""
+    """Run `call` and return its result, secrets masked; never raises except for cancellation."""
+    return mask_result(await _execute(call, registry, context, timeout=timeout))
+
+
+async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext, *, timeout: float) -> ToolResult:
     tool = registry.get(call.name)
     if tool is None:
         known = ", ".join(registry.names())
@@ -55,7 +92,7 @@ async def execute(call: ToolCall, registry: ToolRegistry, context: ToolContext, 
         if tool.is_async:
             value = await asyncio.wait_for(tool.function(*positional, **arguments), timeout)
         else:
-            value = await asyncio.wait_for(asyncio.to_thread(tool.function, *positional, **arguments), timeout)
+            value = await asyncio.wait_for(_call_in_thread(tool.function, *positional, **arguments), timeout)
     except asyncio.TimeoutError:
         return ToolResult.failure("timeout", f"{call.name} did not finish within {timeout:g} s", retryable=True)
     except Exception as exc:  # a tool's own bug must not end the turn
@@ -66,5 +103,6 @@ async def execute(call: ToolCall, registry: ToolRegistry, context: ToolContext, 
 
 def present(call: ToolCall, result: ToolResult, *, max_chars: int) -> ToolOutcome:
     """Serialise, cap and frame a result for the model."""
-    text, truncated = cap_text(result.to_json(), max_chars)
+    # Masked again as text: a value JSON can only show by its repr may still hold a secret.
+    text, truncated = cap_text(mask_secrets(result.to_json()), max_chars)
     return ToolOutcome(result=result, content=frame_for_model(call.name, text), truncated=truncated)
