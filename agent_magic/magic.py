@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "config": "print the effective settings",
     "tools": "list the tools the model may call",
     "last-error": "show the last failed turn's error in full",
+    "usage": "tokens, dollars and tool calls of this notebook (--plot: a chart)",
 }
 
 
@@ -127,8 +128,10 @@ class AgentMagics(Magics):
     @argument(
         "--max-steps", type=int, metavar="N", help="most model calls in this turn (default: AgentMagic.max_steps)"
     )
+    @argument("--max-cost", type=float, metavar="USD", help="most dollars this turn may spend, e.g. 0.50")
+    @argument("--plot", action="store_true", help="with %%agent usage: also draw cost over time and by tool")
     @argument(
-        "words", nargs="*", help="line magic only: a subcommand (help, reset, history, config, tools, last-error)"
+        "words", nargs="*", help="line magic only: a subcommand (help, reset, history, config, tools, last-error, usage)"
     )
     @line_cell_magic
     def agent(self, line: str, cell: str | None = None) -> None:
@@ -136,12 +139,12 @@ class AgentMagics(Magics):
 
         Cell magic::
 
-            %%agent [--model NAME] [--new] [--max-steps N]
+            %%agent [--model NAME] [--new] [--max-steps N] [--max-cost USD]
             Which columns of df have missing values?
 
         Line magic::
 
-            %agent help | reset | history | config | tools | last-error
+            %agent help | reset | history | config | tools | last-error | usage [--plot]
 
         The conversation continues across cells until `%agent reset` or `--new`. Settings live in
         `%config AgentMagic` (model, base_url, max_steps, workspace, …); the endpoint follows
@@ -167,6 +170,10 @@ class AgentMagics(Magics):
             )
         if args.max_steps is not None and args.max_steps < 1:
             raise UsageError("--max-steps must be at least 1")
+        if args.max_cost is not None and not args.max_cost > 0:
+            raise UsageError("--max-cost must be a positive number of dollars, e.g. --max-cost 0.50")
+        if args.plot:
+            raise UsageError("--plot belongs to %agent usage, not to a %%agent cell")
         return args
 
     async def run_cell_async(self, line: str, body: str) -> None:
@@ -178,7 +185,7 @@ class AgentMagics(Magics):
         runtime = self.runtime
         if args.new:
             runtime.new_session()
-        settings = runtime.turn_settings(model=args.model, max_steps=args.max_steps)
+        settings = runtime.turn_settings(model=args.model, max_steps=args.max_steps, max_cost=args.max_cost)
         runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
         subscribers = [self._renderer(), *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
@@ -218,7 +225,16 @@ class AgentMagics(Magics):
             raise UsageError(f"unknown subcommand {command!r}; try: " + ", ".join(SUBCOMMANDS))
         if rest:
             raise UsageError(f"%agent {command} takes no arguments (got {' '.join(rest)!r})")
+        if command == "usage":
+            return self._cmd_usage(plot=args.plot)
+        if args.plot:
+            raise UsageError("--plot goes with %agent usage")
         getattr(self, "_cmd_" + command.replace("-", "_"))()
+
+    def _cmd_usage(self, *, plot: bool = False) -> None:
+        from agent_magic.ledger.summary import show_usage
+
+        show_usage(self.runtime.ledger, plot=plot)
 
     def _cmd_help(self) -> None:
         print(self.agent.__doc__)

@@ -1,0 +1,274 @@
+"""The ledger subscriber: turns each event of a turn into rows, as it happens.
+
+Sessions and turns on `TurnStarted`, one model-call row per `Usage` (priced from the price table),
+tool-call rows created at the decision or start and completed at `ToolFinished`, approval decisions,
+and the transcript's new messages after every event (read from the session, so messages the loop adds
+when it repairs a cancelled turn are recorded too). Arguments and message text are secret-masked.
+A database error is logged and never breaks the turn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent_magic.events import (
+    ApprovalDecided,
+    Event,
+    ModelCallStarted,
+    ToolCall,
+    ToolCallStarted,
+    ToolFinished,
+    TurnEnded,
+    TurnStarted,
+    Usage,
+)
+from agent_magic.ledger.store import LedgerStore
+from agent_magic.llm.pricing import PriceTable
+from agent_magic.policy.secrets import mask_secrets
+
+log = logging.getLogger("agent_magic.ledger")
+
+TranscriptLookup = Callable[[str], "list[dict[str, Any]] | None"]
+
+
+@dataclass
+class _Turn:
+    trace_id: str
+    cell_id: str | None
+    execution_count: int | None
+    step: int = 0
+
+
+def decision_label(decision: str, decided_by: str) -> str:
+    """The `decision` column: how a tool call came to run, or that it did not.
+
+    approved (a person said yes), rule (an approval rule allowed it), headless (the headless policy
+    allowed it), denied / stopped (refused; `decided_by` says by whom). Calls needing no approval are
+    `auto`.
+    """
+    if decision != "approved":
+        return decision
+    who = decided_by.lower()
+    if "headless" in who:
+        return "headless"
+    if "rule" in who:
+        return "rule"
+    return "approved"
+
+
+class LedgerRecorder:
+    """An `EventSubscriber` that writes every turn into the ledger.
+
+    `transcript_for(session_id)` returns that session's live message list (or None when unknown);
+    `prices()` returns the price table in force (it follows `%config AgentMagic.prices`).
+    """
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        *,
+        notebook: str,
+        prices: Callable[[], PriceTable],
+        transcript_for: TranscriptLookup | None = None,
+    ) -> None:
+        self.store = store
+        self.notebook = notebook
+        self.prices = prices
+        self.transcript_for = transcript_for
+        self._turns: dict[str, _Turn] = {}
+        self._written: dict[str, int] = {}  # messages of each session already in the ledger
+        self._positions: dict[str, int] = {}
+        self._unpriced_warned: set[str] = set()
+        self._failed = False
+
+    def handle(self, event: Event) -> None:
+        """Record one event (never raises: the ledger must not break a turn)."""
+        try:
+            self._record(event)
+            self._flush_messages(event)
+            if isinstance(event, TurnEnded):
+                self._turns.pop(event.turn_id, None)
+        except Exception:
+            if not self._failed:  # say it once per kernel; the traceback goes to the log
+                log.exception("the usage ledger at %s could not be written", self.store.path)
+            self._failed = True
+
+    # -- per event ------------------------------------------------------------------------------------
+
+    def _record(self, event: Event) -> None:
+        if isinstance(event, TurnStarted):
+            self._turn_started(event)
+        elif isinstance(event, ModelCallStarted):
+            self._turn(event).step = event.step
+        elif isinstance(event, Usage):
+            self._usage(event)
+        elif isinstance(event, ApprovalDecided):
+            self._approval(event)
+        elif isinstance(event, ToolCallStarted):
+            self._tool_started(event)
+        elif isinstance(event, ToolFinished):
+            self._tool_finished(event)
+        elif isinstance(event, TurnEnded):
+            self.store.write(
+                "UPDATE turns SET ended_at = ?, state = ?, message = ? WHERE turn_id = ?",
+                (event.at, event.state.value, mask_secrets(event.message), event.turn_id),
+            )
+
+    def _turn(self, event: Event) -> _Turn:
+        # A subscriber attached mid-turn never saw TurnStarted: record what it can, with an empty trace id.
+        return self._turns.setdefault(event.turn_id, _Turn(trace_id="", cell_id=None, execution_count=None))
+
+    def _ids(self, event: Event) -> tuple[str, str, str]:
+        return event.session_id, event.turn_id, self._turn(event).trace_id
+
+    def _turn_started(self, event: TurnStarted) -> None:
+        self._turns[event.turn_id] = _Turn(event.trace_id, event.cell_id, event.execution_count)
+        self.store.write(
+            "INSERT OR IGNORE INTO sessions (session_id, started_at, notebook, kernel_pid, host) VALUES (?, ?, ?, ?, ?)",
+            (event.session_id, event.at, self.notebook, os.getpid(), socket.gethostname()),
+        )
+        self.store.write(
+            "INSERT INTO turns (turn_id, session_id, trace_id, started_at, prompt, model, cell_id, execution_count) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.turn_id,
+                event.session_id,
+                event.trace_id,
+                event.at,
+                mask_secrets(event.prompt),
+                event.model,
+                event.cell_id,
+                event.execution_count,
+            ),
+        )
+
+    def _usage(self, event: Usage) -> None:
+        cost = self.prices().cost(event.model, event.input_tokens, event.cached_tokens, event.output_tokens)
+        if cost is None and event.model not in self._unpriced_warned:
+            self._unpriced_warned.add(event.model)
+            log.warning("no price for model %r: its cost is recorded as missing (NaN)", event.model)
+        turn = self._turn(event)
+        self.store.write(
+            "INSERT INTO model_calls (session_id, turn_id, trace_id, at, step, model, input_tokens, cached_tokens, "
+            "output_tokens, reasoning_tokens, cost_usd, latency_s, ttft_s, retries, estimated, status, cell_id, "
+            "execution_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                *self._ids(event),
+                event.at,
+                turn.step or None,
+                event.model,
+                event.input_tokens,
+                event.cached_tokens,
+                event.output_tokens,
+                event.reasoning_tokens,
+                cost,
+                event.latency_s,
+                event.ttft_s,
+                event.retries,
+                int(event.estimated),
+                event.status,
+                turn.cell_id,
+                turn.execution_count,
+            ),
+        )
+
+    def _tool_row(self, event: Event, call: ToolCall) -> tuple[Any, ...]:
+        return (
+            *self._ids(event),
+            call.call_id,
+            self._turn(event).step or None,
+            event.at,
+            call.name,
+            mask_secrets(call.arguments),
+        )
+
+    _INSERT_TOOL = (
+        "INSERT INTO tool_calls (session_id, turn_id, trace_id, call_id, step, at, tool, arguments, {extra}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, {marks}) ON CONFLICT (turn_id, call_id) DO UPDATE SET {update}"
+    )
+
+    def _approval(self, event: ApprovalDecided) -> None:
+        self.store.write(
+            "INSERT INTO approvals (session_id, turn_id, trace_id, call_id, at, tool, decision, decided_by, reason, "
+            "seconds_to_decide) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                *self._ids(event),
+                event.call.call_id,
+                event.at,
+                event.call.name,
+                event.decision,
+                event.decided_by,
+                mask_secrets(event.reason),
+                event.seconds_to_decide,
+            ),
+        )
+        sql = self._INSERT_TOOL.format(
+            extra="decision, decided_by",
+            marks="?, ?",
+            update="decision = excluded.decision, decided_by = excluded.decided_by",
+        )
+        label = decision_label(event.decision, event.decided_by)
+        self.store.write(sql, (*self._tool_row(event, event.call), label, event.decided_by))
+
+    def _tool_started(self, event: ToolCallStarted) -> None:
+        sql = self._INSERT_TOOL.format(
+            extra="started_at, decision", marks="?, 'auto'", update="started_at = excluded.started_at"
+        )
+        self.store.write(sql, (*self._tool_row(event, event.call), event.at))
+
+    def _tool_finished(self, event: ToolFinished) -> None:
+        refused = event.error_code in ("denied", "approval_required")
+        sql = self._INSERT_TOOL.format(
+            extra="decision, decided_by, ok, error_code, duration_s, result_chars, truncated",
+            marks="?, ?, ?, ?, ?, ?, ?",
+            update="ok = excluded.ok, error_code = excluded.error_code, duration_s = excluded.duration_s, "
+            "result_chars = excluded.result_chars, truncated = excluded.truncated, "
+            "decision = coalesce(tool_calls.decision, excluded.decision), "
+            "decided_by = coalesce(tool_calls.decided_by, excluded.decided_by)",
+        )
+        decision, decided_by = ("denied", "no approver") if refused else ("auto", None)
+        values = (decision, decided_by, int(event.ok), event.error_code, event.duration_s, len(event.content))
+        self.store.write(sql, (*self._tool_row(event, event.call), *values, int(event.truncated)))
+
+    # -- transcript -----------------------------------------------------------------------------------
+
+    def _flush_messages(self, event: Event) -> None:
+        if self.transcript_for is None:
+            return
+        messages = self.transcript_for(event.session_id)
+        if messages is None:
+            return
+        written = self._written.get(event.session_id, 0)
+        if len(messages) < written:  # the session was reset: its new messages start from 0
+            written = 0
+        if len(messages) == written:
+            return
+        position = self._positions.get(event.session_id, 0)
+        rows = []
+        for message in messages[written:]:
+            calls = message.get("tool_calls")
+            rows.append(
+                (
+                    *self._ids(event),
+                    event.at,
+                    position,
+                    message.get("role", ""),
+                    mask_secrets(str(message.get("content") or "")),
+                    mask_secrets(json.dumps(calls)) if calls else None,
+                    message.get("tool_call_id"),
+                )
+            )
+            position += 1
+        self.store.write_many(
+            "INSERT INTO messages (session_id, turn_id, trace_id, at, position, role, content, tool_calls, "
+            "tool_call_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._written[event.session_id] = len(messages)
+        self._positions[event.session_id] = position

@@ -1,0 +1,173 @@
+"""Summaries of the ledger: `session_totals()` (plain data, for the JupyterLab status bar) and the
+`%agent usage` report (per model, per tool, optional chart)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agent_magic.ledger.store import LedgerStore, resolve_home
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from agent_magic.ledger.kernel_ledger import KernelLedger
+
+NO_TOOL = "(no tool)"
+
+
+def _current_session_id() -> tuple[LedgerStore, str | None]:
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    magics = shell.magics_manager.registry.get("AgentMagics") if shell is not None else None
+    if magics is None:
+        return LedgerStore(resolve_home()), None
+    runtime = magics.runtime
+    return runtime.ledger.store, runtime.session.session_id
+
+
+def session_totals(session: str | None = None, *, home: str | None = None) -> dict[str, Any]:
+    """Totals of one session (default: the running kernel's current conversation), as plain JSON-ready data.
+
+    Keys: `session`, `model_calls`, `input_tokens`, `cached_tokens`, `output_tokens`, `reasoning_tokens`,
+    `tokens` (input + output), `cost_usd` (priced calls only; None when no call was priced),
+    `unpriced_models` (models without a price: their calls are not in `cost_usd`), `estimated_calls`,
+    `tool_calls`, `by_model` [{model, calls, input_tokens, cached_tokens, output_tokens, cost_usd}] and
+    `by_tool` [{tool, calls, denied, failed}]. Only SQLite queries, no pandas: cheap enough to poll.
+
+    Example:
+        >>> agent_magic.session_totals()["cost_usd"]   # doctest: +SKIP
+        0.0123
+    """
+    store, current = _current_session_id() if home is None else (LedgerStore(resolve_home(home)), None)
+    session = session or current
+    by_model = [
+        {"model": m, "calls": n, "input_tokens": i, "cached_tokens": c, "output_tokens": o, "cost_usd": cost}
+        for m, n, i, c, o, cost in store.query(
+            "SELECT model, count(*), sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(cost_usd) "
+            "FROM model_calls WHERE session_id = ? GROUP BY model ORDER BY model",
+            (session,),
+        )
+    ]
+    (reasoning, estimated), *_ = store.query(
+        "SELECT coalesce(sum(reasoning_tokens), 0), coalesce(sum(estimated), 0) FROM model_calls WHERE session_id = ?",
+        (session,),
+    )
+    by_tool = [
+        {"tool": t, "calls": n, "denied": d, "failed": f}
+        for t, n, d, f in store.query(
+            "SELECT tool, count(*), sum(decision IN ('denied', 'stopped')), "
+            "sum(ok = 0 AND coalesce(decision, '') NOT IN ('denied', 'stopped')) "
+            "FROM tool_calls WHERE session_id = ? GROUP BY tool ORDER BY tool",
+            (session,),
+        )
+    ]
+    priced = [row["cost_usd"] for row in by_model if row["cost_usd"] is not None]
+    input_tokens = sum(row["input_tokens"] for row in by_model)
+    output_tokens = sum(row["output_tokens"] for row in by_model)
+    return {
+        "session": session,
+        "model_calls": sum(row["calls"] for row in by_model),
+        "input_tokens": input_tokens,
+        "cached_tokens": sum(row["cached_tokens"] for row in by_model),
+        "output_tokens": output_tokens,
+        "reasoning_tokens": reasoning,
+        "tokens": input_tokens + output_tokens,
+        "cost_usd": sum(priced) if priced else None,
+        "unpriced_models": [row["model"] for row in by_model if row["cost_usd"] is None],
+        "estimated_calls": estimated,
+        "tool_calls": sum(row["calls"] for row in by_tool),
+        "by_model": by_model,
+        "by_tool": by_tool,
+    }
+
+
+def cost_by_tool(usage: pd.DataFrame, tools: pd.DataFrame) -> pd.Series:
+    """Dollars attributed to each tool: a model call that reads tool results (the step after the tools
+    ran) is where their output is billed, so its cost is split evenly over those tools; calls that read
+    no tool result count as "(no tool)". Unpriced calls are left out."""
+    import pandas as pd
+
+    ran = tools.dropna(subset=["step"]).astype({"step": "int64"})
+    groups = ran.groupby(["turn", "step"], observed=True)["tool"].agg(list).rename("tools").reset_index()
+    groups["step"] += 1  # the tools of step k are read by the model call of step k + 1
+    calls = usage.dropna(subset=["cost_usd", "step"]).astype({"step": "int64", "turn": str})
+    calls = calls.merge(groups.astype({"turn": str}), on=["turn", "step"], how="left")
+    calls["tools"] = [t if isinstance(t, list) else [NO_TOOL] for t in calls["tools"]]
+    calls["share"] = calls["cost_usd"] / calls["tools"].str.len()
+    exploded = calls.explode("tools")
+    if exploded.empty:
+        return pd.Series(dtype=float, name="cost_usd")
+    return exploded.groupby("tools")["share"].sum().rename("cost_usd").sort_values(ascending=False)
+
+
+def usage_report(usage: pd.DataFrame, tools: pd.DataFrame, *, prices_as_of: str) -> str:
+    """The `%agent usage` text: totals, per model, per tool, and a one-time note on missing prices."""
+    if usage.empty and tools.empty:
+        return "No model calls recorded for this notebook yet."
+    priced = usage["cost_usd"].notna()
+    total = usage.loc[priced, "cost_usd"].sum()
+    lines = [
+        f"{usage['session'].nunique()} sessions, {usage['turn'].nunique()} turns, {len(usage)} model calls, "
+        f"${total:,.4f} (prices as of {prices_as_of})"
+    ]
+    per_model = usage.groupby("model", observed=True).agg(
+        calls=("turn", "size"),
+        input_tokens=("input_tokens", "sum"),
+        cached_tokens=("cached_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"),
+        cost_usd=("cost_usd", lambda c: c.sum(min_count=1)),
+    )
+    lines += ["", per_model.to_string(float_format=lambda v: f"{v:.4f}")]
+    if not tools.empty:
+        refused = tools["decision"].isin(["denied", "stopped"])
+        per_tool = (
+            tools.assign(denied=refused, failed=(tools["ok"] == False) & ~refused)  # noqa: E712 (nullable)
+            .groupby("tool")
+            .agg(calls=("tool", "size"), denied=("denied", "sum"), failed=("failed", "sum"))
+        )
+        lines += ["", per_tool.to_string()]
+    missing = sorted(usage.loc[~priced & (usage["status"] != "failed"), "model"].astype(str).unique())
+    if missing:
+        lines += [
+            "",
+            f"Prices are missing for {', '.join(missing)}: their cost is NaN, not 0. Add them with "
+            f'%config AgentMagic.prices = {{"{missing[0]}": {{"input": 0.4, "cached_input": 0.1, "output": 1.6}}}}',
+        ]
+    estimated = int(usage["estimated"].sum())
+    if estimated:
+        lines.append(f"{estimated} calls are estimated from text length (the server reported no usage).")
+    return "\n".join(lines)
+
+
+def plot_usage(usage: pd.DataFrame, tools: pd.DataFrame) -> Any:
+    """A figure: cumulative cost over time, and cost by tool (see `cost_by_tool`)."""
+    import matplotlib.pyplot as plt
+
+    figure, (over_time, by_tool) = plt.subplots(1, 2, figsize=(11, 3.5))
+    priced = usage.dropna(subset=["cost_usd"]).sort_values("time")
+    over_time.plot(priced["time"], priced["cost_usd"].cumsum(), drawstyle="steps-post")
+    over_time.set(title="Cumulative cost", ylabel="USD")
+    over_time.tick_params(axis="x", labelrotation=30)
+    shares = cost_by_tool(usage, tools)
+    by_tool.barh(shares.index.astype(str), shares.to_numpy())
+    by_tool.set(title="Cost by tool (model calls reading its results)", xlabel="USD")
+    figure.tight_layout()
+    return figure
+
+
+def show_usage(ledger: KernelLedger, *, plot: bool = False) -> None:
+    """`%agent usage`: print this notebook's report; with `plot`, show the chart."""
+    from agent_magic.ledger.views import tool_calls, usage
+
+    calls, tools = usage(), tool_calls()
+    print(f"Usage of {ledger.notebook} (ledger {ledger.store.path})")
+    print(usage_report(calls, tools, prices_as_of=ledger.prices().as_of))
+    if plot and not calls.empty:
+        import matplotlib.pyplot as plt
+
+        plot_usage(calls, tools)
+        plt.show()

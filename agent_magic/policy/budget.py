@@ -1,0 +1,158 @@
+"""Budgets: limits per turn, per session and per day on model calls (steps), tool calls, tokens and
+dollars, checked before every model call and every tool call.
+
+The spending is read from the ledger, not kept in memory, so the daily limit holds across kernel
+restarts and across kernels sharing one agent home. Dollar figures are estimates from the price table;
+a dollar budget on a model without a price stops the turn rather than letting unpriced calls through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from agent_magic.errors import LimitReached
+from agent_magic.events import ToolCall
+from agent_magic.ledger.store import LedgerStore, Totals
+
+if TYPE_CHECKING:
+    from agent_magic.session import Session, TurnSettings
+
+SCOPES = ("turn", "session", "day")
+_SCOPE_WORD = {"turn": "turn", "session": "session", "day": "daily"}
+_TRAIT = {
+    "turn": "AgentMagic.turn_budget (or --max-cost)",
+    "session": "AgentMagic.session_budget",
+    "day": "AgentMagic.day_budget",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of one scope; None means unlimited. `steps` counts model calls, `tokens` input + output."""
+
+    steps: int | None = None
+    tool_calls: int | None = None
+    tokens: int | None = None
+    cost: float | None = None
+
+    @classmethod
+    def parse(cls, scope: str, value: dict[str, Any]) -> Limits:
+        """Limits from a config dict such as ``{"cost": 2.0, "tool_calls": 50}``; one-line ValueError if wrong."""
+        allowed = [f.name for f in fields(cls)]
+        if scope == "turn":
+            allowed.remove("steps")  # per-turn steps are AgentMagic.max_steps / --max-steps already
+        for key, limit in value.items():
+            if key not in allowed:
+                hint = "; per-turn steps are AgentMagic.max_steps" if key == "steps" else ""
+                raise ValueError(f"AgentMagic.{scope}_budget: unknown limit {key!r}, use {', '.join(allowed)}{hint}")
+            if limit is None:
+                continue
+            if isinstance(limit, bool) or not isinstance(limit, int | float) or math.isnan(limit) or limit <= 0:
+                raise ValueError(f"AgentMagic.{scope}_budget[{key!r}] must be a positive number or None")
+            if key != "cost" and limit != int(limit):
+                raise ValueError(f"AgentMagic.{scope}_budget[{key!r}] must be a whole number")
+        return cls(**{k: (v if k == "cost" or v is None else int(v)) for k, v in value.items()})
+
+
+def _dollars(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.1 else f"${value:.4f}"
+
+
+def start_of_today() -> float:
+    """Local midnight today, as Unix seconds: the daily budget's window starts there."""
+    now = dt.datetime.now().astimezone()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def _exceeded(scope: str, limits: Limits, used: Totals, *, before_tool: bool) -> str | None:
+    """The stop line when `used` has reached `limits`, else None."""
+    word = _SCOPE_WORD[scope]
+    if not before_tool and limits.steps is not None and used.model_calls >= limits.steps:
+        return f"{word} budget of {limits.steps:,} model calls reached, {used.model_calls:,} made"
+    if before_tool and limits.tool_calls is not None and used.tool_calls >= limits.tool_calls:
+        return f"{word} budget of {limits.tool_calls:,} tool calls reached, {used.tool_calls:,} run"
+    if limits.tokens is not None and used.tokens >= limits.tokens:
+        return f"{word} budget of {limits.tokens:,} tokens reached, {used.tokens:,} used"
+    if limits.cost is not None and used.cost_usd >= limits.cost:
+        return f"{word} budget {_dollars(limits.cost)} reached, {_dollars(used.cost_usd)} spent"
+    return None
+
+
+class BudgetGuard:
+    """A `TurnGuard` enforcing the configured budgets from the ledger's totals.
+
+    `limits()` returns the current {scope: Limits} (it follows `%config`), `is_priced(model)` says
+    whether a model has a price. A turn's `TurnSettings.max_cost` (the cell's `--max-cost`) overrides
+    the per-turn dollar limit.
+    """
+
+    def __init__(
+        self,
+        store: Callable[[], LedgerStore],
+        limits: Callable[[], dict[str, Limits]],
+        is_priced: Callable[[str], bool],
+    ) -> None:
+        self.store = store
+        self.limits = limits
+        self.is_priced = is_priced
+        self._turn_settings: tuple[str, TurnSettings] | None = None
+        # Read-only calls of one step are all checked before any starts (they run concurrently), so the
+        # calls admitted but not yet in the ledger are counted here.
+        self._admitted: tuple[str, set[str]] = ("", set())
+
+    def before_model_call(self, session: Session, turn_id: str, step: int, settings: TurnSettings) -> None:
+        """Stop the turn before a model call that a budget no longer allows."""
+        self._turn_settings = (turn_id, settings)
+        self._check(session.session_id, turn_id, settings, before_tool=False)
+
+    def before_tool_call(self, session: Session, turn_id: str, call: ToolCall) -> None:
+        """Stop the turn before a tool call that a budget no longer allows."""
+        settings = self._turn_settings[1] if self._turn_settings and self._turn_settings[0] == turn_id else None
+        if self._admitted[0] != turn_id:
+            self._admitted = (turn_id, set())
+        self._check(session.session_id, turn_id, settings, before_tool=True)
+        self._admitted[1].add(call.call_id)
+
+    def scoped_limits(self, settings: TurnSettings | None) -> dict[str, Limits]:
+        """The limits in force for a turn with `settings` (the cell's --max-cost applied)."""
+        limits = dict(self.limits())
+        max_cost = getattr(settings, "max_cost", None)
+        if max_cost is not None:
+            turn = limits.get("turn", Limits())
+            limits["turn"] = Limits(steps=turn.steps, tool_calls=turn.tool_calls, tokens=turn.tokens, cost=max_cost)
+        return limits
+
+    def _unrecorded(self, store: LedgerStore, turn_id: str) -> int:
+        admitted = self._admitted[1] if self._admitted[0] == turn_id else set()
+        if not admitted:
+            return 0
+        started = store.query("SELECT call_id FROM tool_calls WHERE turn_id = ? AND started_at IS NOT NULL", (turn_id,))
+        return len(admitted - {row[0] for row in started})
+
+    def _check(self, session_id: str, turn_id: str, settings: TurnSettings | None, *, before_tool: bool) -> None:
+        store = self.store()
+        pending = self._unrecorded(store, turn_id) if before_tool else 0
+        for scope, limits in self.scoped_limits(settings).items():
+            if limits == Limits():
+                continue
+            if limits.cost is not None and settings is not None and not self.is_priced(settings.model):
+                raise LimitReached(
+                    f"stopped: the {_SCOPE_WORD[scope]} budget is in dollars but model {settings.model!r} has no "
+                    "price; add one with %config AgentMagic.prices"
+                )
+            scope_key: dict[str, Any] = {
+                "turn": {"turn_id": turn_id},
+                "session": {"session_id": session_id},
+                "day": {"since": start_of_today()},
+            }[scope]
+            used = store.totals(**scope_key)
+            if pending:
+                used = dataclasses.replace(used, tool_calls=used.tool_calls + pending)
+            line = _exceeded(scope, limits, used, before_tool=before_tool)
+            if line:
+                raise LimitReached(f"stopped: {line}; raise it with {_TRAIT[scope]}")
