@@ -111,8 +111,8 @@ def translate_error(exc: Exception, *, base_url: str, model: str) -> ModelCallEr
     if isinstance(exc, ModelCallError):
         return exc
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        cause = exc if isinstance(exc, httpx.TimeoutException) else exc.__cause__
-        if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout):
+        # By class name: the SDK's transport may be httpx or its fork httpx2, whose classes differ.
+        if {"ConnectTimeout", "PoolTimeout"} & {type(e).__name__ for e in _cause_chain(exc)}:
             return ModelTimeoutError(f"could not connect to {base_url} in time (AgentMagic.connect_timeout)")
         return ModelTimeoutError(f"{base_url} went silent mid-call (AgentMagic.idle_timeout)")
     if isinstance(exc, openai.APIStatusError):
@@ -139,6 +139,16 @@ def translate_error(exc: Exception, *, base_url: str, model: str) -> ModelCallEr
             "(AgentMagic.base_url / OPENAI_BASE_URL)"
         )
     return ModelCallError(f"{type(exc).__name__} talking to {base_url}: {exc}")
+
+
+def _cause_chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions that caused it, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 def _names_unknown_model(detail: str, model: str) -> bool:
