@@ -39,6 +39,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_stream.py
+	$(BIN)/python benchmarks/bench_ledger.py
 
 clean:
 	rm -rf $(VENV) notebooks/executed .pytest_cache

@@ -21,13 +21,18 @@ FORMAT = 1
 REWRITE_AFTER_ROWS = 2_000  # rewrite the snapshot once this many rows are newer than it
 
 
+def _as_object_categories(values: pd.Categorical) -> pd.Categorical:
+    """The same values with object-dtype categories (snapshots and fresh rows must agree to be joined)."""
+    return pd.Categorical.from_codes(values.codes, categories=pd.Index(values.categories, dtype=object))
+
+
 def _to_columns(rows: list[tuple[Any, ...]], schema: dict[str, str]) -> dict[str, Any]:
     """Rows → {column: array or Categorical}; kinds: int, float (None → NaN), str (Categorical)."""
     by_column = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
     columns: dict[str, Any] = {}
     for (name, kind), values in zip(schema.items(), by_column, strict=True):
         if kind == "str":
-            columns[name] = pd.Categorical(values)
+            columns[name] = _as_object_categories(pd.Categorical(values))
         elif kind == "int":
             columns[name] = np.asarray(values, dtype=np.int64)
         else:
@@ -61,7 +66,7 @@ def _load(path: Path, schema: dict[str, str], ledger_id: str) -> tuple[dict[str,
             columns: dict[str, Any] = {}
             for name, kind in schema.items():
                 if kind == "str":
-                    categories = data[f"{name}.categories"].astype(object)
+                    categories = pd.Index(data[f"{name}.categories"].astype(object), dtype=object)
                     columns[name] = pd.Categorical.from_codes(data[f"{name}.codes"], categories=categories)
                 else:
                     columns[name] = data[name]
