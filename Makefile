@@ -4,13 +4,34 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test test-fast lint bench clean
+.PHONY: setup labextension system-deps demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab]"
 	touch $(STAMP)
+
+# The JupyterLab companion (labextension/, TypeScript). Editable installs skip its npm build (so `make
+# demo` stays fast); `make labextension` builds it and links it into .venv, as `jupyter labextension
+# develop` would. `pip install .` and wheels build it themselves (hatch-jupyter-builder).
+LABEXT_DIR   := labextension
+LABEXT_DEPS  := $(LABEXT_DIR)/node_modules/.package-lock.json
+LABEXT_BUILT := agent_magic/labextension/static/style.js
+LABEXT_LINK  := $(VENV)/share/jupyter/labextensions/agent-magic
+
+$(LABEXT_DEPS): $(LABEXT_DIR)/package.json $(LABEXT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js >= 18) is needed to build labextension/" >&2; exit 1; }
+	cd $(LABEXT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(LABEXT_DEPS)
+
+$(LABEXT_BUILT): $(LABEXT_DEPS) $(wildcard $(LABEXT_DIR)/src/*.ts $(LABEXT_DIR)/style/*) $(LABEXT_DIR)/tsconfig.json
+	cd $(LABEXT_DIR) && npm run --silent build:prod
+
+## labextension: build the JupyterLab companion and link it into .venv (needs Node.js >= 18 and npm)
+labextension: setup $(LABEXT_BUILT)
+	@test -L $(LABEXT_LINK) || { rm -rf $(LABEXT_LINK) && mkdir -p $(dir $(LABEXT_LINK)) && \
+		ln -s $(CURDIR)/agent_magic/labextension $(LABEXT_LINK); }
 
 ## setup: create .venv and install agent_magic with its test and lab extras
 setup: $(STAMP)
@@ -26,11 +47,11 @@ demo: setup
 	@echo "Executed notebook: notebooks/executed/quickstart.ipynb"
 
 ## test: the whole suite (unit, real-kernel, notebooks via nbval, browser)
-test: setup system-deps
+test: setup labextension system-deps
 	$(BIN)/python -m pytest
 
 ## test-fast: everything but the browser tests
-test-fast: setup
+test-fast: setup labextension
 	$(BIN)/python -m pytest -m "not browser"
 
 lint: setup
@@ -43,3 +64,4 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) notebooks/executed .pytest_cache
+	rm -rf $(LABEXT_DIR)/node_modules $(LABEXT_DIR)/lib $(LABEXT_DIR)/.core agent_magic/labextension

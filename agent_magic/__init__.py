@@ -33,6 +33,22 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     unregister(shell)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab companion lives (read by `jupyter labextension develop`)."""
+    return [{"src": "labextension", "dest": "agent-magic"}]
+
+
+def tool(function: Any = None, *, name: str | None = None, destructive: bool = False) -> Any:
+    """Decorator: offer a typed notebook function (sync or async) to the agent as a tool.
+
+    ``@agent_magic.tool`` makes a read-only tool; ``@agent_magic.tool(destructive=True)`` one whose every
+    call is approved first. See `agent_magic.tools.custom`.
+    """
+    from agent_magic.tools.custom import tool as make_custom_tool
+
+    return make_custom_tool(function, name=name, destructive=destructive)
+
+
 # The ledger's pandas views, imported on first access so `import agent_magic` stays light.
 _LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals")
 

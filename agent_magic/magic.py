@@ -25,6 +25,7 @@ from agent_magic.errors import AgentError
 from agent_magic.events import TurnEnded, TurnState
 from agent_magic.runtime import AgentRuntime
 from agent_magic.session import TurnStopped
+from agent_magic.ui import lab_comm
 from agent_magic.ui.approval_askers import use_cell_approval
 
 SUBCOMMANDS = {
@@ -192,6 +193,7 @@ class AgentMagics(Magics):
         restore_approval = use_cell_approval(runtime.session, self.shell, runtime.config, args.approve)
         ended: TurnEnded | None = None
         turn = runtime.session.run_turn(prompt, settings, cell_id=cell_id, execution_count=execution_count)
+        runtime.turn_task, runtime.stop_requested = asyncio.current_task(), False
         try:
             async with _signal_heartbeat():
                 async for event in turn:
@@ -200,6 +202,7 @@ class AgentMagics(Magics):
                     if isinstance(event, TurnEnded):
                         ended = event
         finally:
+            runtime.turn_task = None
             restore_approval()
             subscribers[0].close()
             await turn.aclose()
@@ -208,6 +211,9 @@ class AgentMagics(Magics):
         if ended.state is TurnState.CANCELLED and not isinstance(ended.error, TurnStopped):
             task = asyncio.current_task()
             if task is not None and task.cancelling():
+                if runtime.stop_requested:  # "Stop agent turn" from JupyterLab: end the cell quietly
+                    task.uncancel()
+                    return
                 raise asyncio.CancelledError("agent turn interrupted")
         if ended.state is TurnState.FAILED:
             raise AgentTurnFailed(f"{ended.message} (details: %agent last-error)")
@@ -296,6 +302,7 @@ def register(shell: InteractiveShell) -> AgentMagics:
     shell.configurables.append(config)
     magics = AgentMagics(shell, config)
     shell.register_magics(magics)
+    magics.lab_comm = lab_comm.attach(shell, magics.runtime)
     if getattr(shell, "autoawait", False) and _rewrite_agent_cell not in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.append(_rewrite_agent_cell)
     shell.set_custom_exc((AgentError,), _show_one_line)
@@ -308,6 +315,7 @@ def unregister(shell: InteractiveShell) -> None:
         shell.input_transformers_cleanup.remove(_rewrite_agent_cell)
     shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, AgentMagic)]
     shell.set_custom_exc((), None)
-    shell.magics_manager.registry.pop("AgentMagics", None)
+    magics = shell.magics_manager.registry.pop("AgentMagics", None)
+    lab_comm.detach(shell, getattr(magics, "lab_comm", None))
     shell.magics_manager.magics["cell"].pop("agent", None)
     shell.magics_manager.magics["line"].pop("agent", None)

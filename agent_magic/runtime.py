@@ -6,6 +6,7 @@ session) can be used and tested without IPython's magic machinery.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -48,8 +49,24 @@ class AgentRuntime:
         self.ledger = KernelLedger(config, namespace, lambda: self.session)
         self.subscribers.append(self.ledger)
         self.session = self.new_session()
+        # The task running the current `%%agent` cell, so a frontend's Stop can cancel it (see stop_turn).
+        self.turn_task: asyncio.Task | None = None
+        self.stop_requested = False
 
     def tool_registry(self) -> ToolRegistry:
+    def stop_turn(self) -> bool:
+        """Stop the running turn (JupyterLab's "Stop agent turn"): cancel the task of the `%%agent` cell.
+
+        The turn ends CANCELLED with its partial answer kept, and the cell ends without an error. Safe to
+        call from any thread; returns False when no turn is running.
+        """
+        task = self.turn_task
+        if task is None or task.done():
+            return False
+        self.stop_requested = True
+        task.get_loop().call_soon_threadsafe(task.cancel)
+        return True
+
         """The tools offered to the model."""
         return ToolRegistry(builtin_tools())
 

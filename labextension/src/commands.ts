@@ -1,0 +1,89 @@
+import type { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, ICommandPalette, showDialog } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { showPopup } from '@jupyterlab/statusbar';
+import { LabIcon, stopIcon, tableRowsIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { renderSummary } from './format';
+import { KernelConnections } from './kernels';
+import { emptyUsage } from './protocol';
+import { AgentStatusItem } from './statusbar';
+
+/** Command ids. */
+export namespace CommandIDs {
+  export const insertCell = 'agent-magic:insert-cell';
+  export const stopTurn = 'agent-magic:stop-turn';
+  export const showUsage = 'agent-magic:show-usage';
+}
+
+/** The source of a new agent cell (the cursor goes on the second line). */
+export const AGENT_CELL_SOURCE = '%%agent\n';
+
+const AGENT_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+  '<path class="jp-icon3" fill="#616161" d="M12 2l2.2 6.2L20 10l-5.8 1.8L12 18l-2.2-6.2L4 10l5.8-1.8z' +
+  'M19 15l1 2.6 2.5 1-2.5 1L19 22l-1-2.4-2.5-1 2.5-1z"/></svg>';
+
+/** The agent_magic icon (a spark). */
+export const agentIcon = new LabIcon({ name: 'agent-magic:agent', svgstr: AGENT_SVG });
+
+/**
+ * Register the three commands, in the palette when there is one.
+ * `statusItem` anchors the usage popup; without a status bar the usage opens in a dialog.
+ */
+export function addCommands(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  connections: KernelConnections,
+  statusItem: AgentStatusItem | null,
+  palette: ICommandPalette | null
+): void {
+  const current = () => connections.forPanel(tracker.currentWidget);
+  app.commands.addCommand(CommandIDs.insertCell, {
+    label: 'Insert agent cell',
+    caption: 'Insert a %%agent cell below the active cell',
+    icon: agentIcon,
+    isEnabled: () => tracker.currentWidget !== null,
+    execute: () => {
+      const notebook = tracker.currentWidget?.content;
+      if (!notebook) {
+        return;
+      }
+      NotebookActions.insertBelow(notebook);
+      const cell = notebook.activeCell;
+      if (cell) {
+        cell.model.sharedModel.setSource(AGENT_CELL_SOURCE);
+        notebook.mode = 'edit';
+        cell.editor?.setCursorPosition({ line: 1, column: 0 });
+        cell.editor?.focus();
+      }
+    }
+  });
+  app.commands.addCommand(CommandIDs.stopTurn, {
+    label: 'Stop agent turn',
+    caption: 'Stop the running %%agent turn (the partial answer is kept)',
+    icon: stopIcon,
+    isEnabled: () => !!current()?.state.running,
+    execute: () => {
+      current()?.stop();
+    }
+  });
+  app.commands.addCommand(CommandIDs.showUsage, {
+    label: 'Show agent usage',
+    caption: 'Tokens and dollars of this session, per model and per tool',
+    icon: tableRowsIcon,
+    execute: async () => {
+      const connection = current();
+      if (statusItem && statusItem.isVisible) {
+        showPopup({ body: statusItem.summaryWidget(), anchor: statusItem, align: 'right' });
+        return;
+      }
+      const body = new Widget({ node: renderSummary(connection?.state.usage ?? emptyUsage()) });
+      await showDialog({ title: 'Agent usage', body, buttons: [Dialog.okButton()] });
+    }
+  });
+  for (const command of [CommandIDs.insertCell, CommandIDs.stopTurn, CommandIDs.showUsage]) {
+    palette?.addItem({ command, category: 'Agent' });
+  }
+}
