@@ -10,7 +10,7 @@ Heavy dependencies (openai, pandas, ipywidgets) are imported on first use, so lo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -62,4 +62,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'agent_magic' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LEDGER_VIEWS]
+__all__ = ["__version__", "load_ipython_extension", "tool", "unload_ipython_extension", *_LEDGER_VIEWS]
