@@ -225,7 +225,7 @@ class Session:
             final, message, error = TurnState.LIMIT_REACHED, str(exc), exc
         except ModelCallError as exc:
             final, message, error = TurnState.FAILED, str(exc), exc
-            if exc.attempts:  # the failed call still counts in the ledger, with its attempts
+            if any(attempt.sent for attempt in exc.attempts):  # a failed call still counts, with its attempts
                 yield self._failed_call_usage(ids, settings.model, exc)
         except AgentUsageError as exc:  # e.g. headless_approval = "error": one line saying what to do
             final, message, error = TurnState.FAILED, str(exc), exc
@@ -391,7 +391,7 @@ class Session:
             input_tokens=0,
             output_tokens=0,
             latency_s=sum(record.duration_s + (record.wait_after_s or 0.0) for record in error.attempts),
-            retries=len(error.attempts) - 1,
+            retries=sum(attempt.sent for attempt in error.attempts) - 1,
             status="failed",
         )
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from agent_magic.errors import ModelCallError, RetriesExhausted
+from agent_magic.errors import CircuitOpenError, ModelCallError, RetriesExhausted
 
 Item = TypeVar("Item")
 
@@ -58,6 +58,7 @@ class AttemptRecord:
     error_type: str | None = None
     shown_output: bool = False
     wait_after_s: float | None = None
+    sent: bool = True  # False: refused before any request left (an open circuit breaker)
 
     def describe(self) -> str:
         """One line for `%agent last-error`."""
@@ -180,7 +181,13 @@ async def retrying_stream(
             except ModelCallError as exc:
                 log.records.append(
                     AttemptRecord(
-                        state.attempt_number, started, time.monotonic() - clock, str(exc), type(exc).__name__, shown
+                        state.attempt_number,
+                        started,
+                        time.monotonic() - clock,
+                        str(exc),
+                        type(exc).__name__,
+                        shown,
+                        sent=not isinstance(exc, CircuitOpenError),
                     )
                 )
                 # Only ModelCallError is handed to tenacity: a cancellation or a bug of ours propagates

@@ -86,14 +86,24 @@ async def run_shell(ctx: ToolContext, command: str, timeout: float = 60.0) -> To
         return ToolResult.failure("sandbox_unavailable", str(exc))
     stdout, stderr = HeadTailBuffer(ctx.max_output_chars // 2), HeadTailBuffer(ctx.max_output_chars // 4)
     started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        *plan.argv,
-        cwd=ctx.workspace.resolve(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # its own process group, so the whole tree can be killed
+    spawn = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *plan.argv,
+            cwd=ctx.workspace.resolve(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group, so the whole tree can be killed
+        )
     )
+    try:
+        process = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        # Cancelled while asyncio was still setting the process up: unshielded, asyncio would kill only
+        # the shell and then wait for its pipes to close, which a background child holds open for its
+        # whole life, swallowing the interrupt. Kill the group once it exists, and stop now.
+        spawn.add_done_callback(lambda done: done.cancelled() or done.exception() or _kill_group(done.result()))
+        raise
     pumps = [asyncio.ensure_future(_pump(process.stdout, stdout)), asyncio.ensure_future(_pump(process.stderr, stderr))]
     timed_out = False
     try:
