@@ -68,7 +68,7 @@ class StdinAsker:
 
     async def ask(self, request: ApprovalRequest) -> Answer:
         """Print the request and read the answer; an unclear answer is asked again, end of input denies."""
-        self._show("🔐 " + describe_request(request).plain())
+        self._show("Approval needed: " + describe_request(request).plain())
         # Looked up at call time: ipykernel installs its stdin-channel `input` while a cell executes.
         read = self._read or builtins.input
         for _ in range(MAX_STDIN_TRIES):

@@ -84,7 +84,10 @@ class ButtonAsker:
     async def ask(self, request: ApprovalRequest) -> Answer:
         """Show the request and the buttons; return the clicked answer."""
         view = describe_request(request)
-        self._show({"text/markdown": "🔐 " + view.markdown(), "text/plain": "🔐 " + view.plain()}, raw=True)
+        title = "Approval needed:"
+        self._show(
+            {"text/markdown": f"**{title}** {view.markdown()}", "text/plain": f"{title} {view.plain()}"}, raw=True
+        )
         buttons = ApprovalButtons(request.call.name, asyncio.get_running_loop())
         self._show(buttons.box)
         try:

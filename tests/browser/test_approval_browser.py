@@ -1,0 +1,73 @@
+"""Approve and Deny with a real mouse click in JupyterLab (headless Chromium), on the offline demo model.
+
+Set AGENT_MAGIC_SCREENSHOT_DIR to keep a screenshot of the pending approval (docs/approval.png is one).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from jupyterlab_page import open_notebook, run_all_cells
+
+LOAD = "%load_ext agent_magic"
+WAIT_MS = 60_000
+
+
+def wait_for_file(path: Path, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def pending_approval(page, lab, name: str, prompt: str):
+    """Open a notebook asking the demo model for `prompt`, run it, and return the Approve button."""
+    lab.write_notebook(name, LOAD, f"%%agent --model demo\n{prompt}")
+    open_notebook(page, lab, name)
+    run_all_cells(page)
+    approve = page.locator("button.jupyter-button", has_text="Approve")
+    approve.wait_for(state="visible", timeout=WAIT_MS)
+    return approve
+
+
+def test_clicking_approve_in_jupyterlab_writes_the_file(lab, page):
+    started = time.monotonic()
+    approve = pending_approval(page, lab, "approve.ipynb", 'write "hello from the browser" to approved.txt')
+    shown = time.monotonic()
+    assert page.get_by_text("wants to write").first.is_visible()
+    if os.environ.get("AGENT_MAGIC_SCREENSHOT_DIR"):
+        target = Path(os.environ["AGENT_MAGIC_SCREENSHOT_DIR"]) / "approval.png"
+        page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=str(target))
+
+    approve.click()
+
+    assert wait_for_file(lab.root / "approved.txt"), "the approved write did not happen"
+    assert (lab.root / "approved.txt").read_text() == "hello from the browser\n"
+    page.get_by_text("approved by user click").wait_for(timeout=WAIT_MS)
+    assert approve.is_disabled(), "buttons are disabled after the decision"
+    print(f"\nbrowser approve: buttons after {shown - started:.1f} s, done after {time.monotonic() - started:.1f} s")
+
+
+def test_clicking_deny_in_jupyterlab_writes_nothing_and_the_model_reads_the_reason(lab, page):
+    started = time.monotonic()
+    pending_approval(page, lab, "deny.ipynb", 'write "no" to denied.txt')
+    page.get_by_placeholder("reason for denying").fill("not in this folder")
+
+    page.locator("button.jupyter-button", has_text="Deny").click()
+
+    page.get_by_text("denied by user click — not in this folder").wait_for(timeout=WAIT_MS)
+    page.get_by_text("did not succeed").wait_for(timeout=WAIT_MS)  # the demo model's summary of the result
+    assert not (lab.root / "denied.txt").exists()
+    print(f"\nbrowser deny: done after {time.monotonic() - started:.1f} s")
+
+
+@pytest.fixture(autouse=True)
+def _shut_down_kernels(lab):
+    """Each test's notebook kernel is shut down afterwards, so kernels do not pile up."""
+    yield
+    lab.shut_down_kernels()
