@@ -61,6 +61,7 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_stream.py
 	$(BIN)/python benchmarks/bench_ledger.py
+	$(BIN)/python benchmarks/fault_summary.py
 
 clean:
 	rm -rf $(VENV) notebooks/executed .pytest_cache
