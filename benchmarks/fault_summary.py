@@ -65,6 +65,7 @@ def main() -> int:
         ("interrupt_backoff_s", "interrupt -> cell ended, retry backoff"),
         ("interrupt_shell_s", "interrupt -> cell ended, shell tool"),
         ("interrupt_python_s", "interrupt -> cell ended, Python tool"),
+        ("stop_button_backoff_s", "Lab Stop -> cell ended, retry backoff"),
     ]:
         if key in measured:
             verdict = "ok" if measured[key] <= INTERRUPT_TARGET_S else f"over the {INTERRUPT_TARGET_S} s target"

@@ -343,6 +343,33 @@ def test_interrupt_during_retry_backoff(agent, script, record_property):
     assert_next_turn_sees_a_valid_transcript(agent, script)
 
 
+def test_stop_button_during_retry_backoff(agent, script, record_property):
+    """JupyterLab's Stop (the `agent_magic` comm's `stop` message) ends a turn waiting to retry."""
+    agent.execute("%config AgentMagic.retry_max_total_wait = 120")
+    comm_id = uuid.uuid4().hex
+    opened = agent.client.session.msg("comm_open", {"comm_id": comm_id, "target_name": "agent_magic", "data": {}})
+    agent.client.shell_channel.send(opened)
+    script.add_error(503, retry_after=60)
+    stopped: list[float] = []
+    ended: list[float] = []
+
+    def stop_when_waiting(msg, kernel) -> None:
+        if not stopped and shows("⟳ 503")(msg):
+            stopped.append(time.monotonic())
+            kernel.send_comm(comm_id, {"v": 1, "type": "stop"})
+        if msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            ended.append(time.monotonic())
+
+    run = agent.execute("%%agent\nhello", on_message=stop_when_waiting, timeout=30)
+
+    assert stopped, "the retry wait was never shown"
+    assert_interrupted(run)
+    latency = ended[-1] - stopped[0]
+    record_property("stop_button_backoff_s", round(latency, 3))
+    assert latency < NEVER_HANG_S
+    assert_next_turn_sees_a_valid_transcript(agent, script)
+
+
 def _processes_with(marker: str) -> list[str]:
     listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in listing.splitlines() if marker in line and "ps -eo" not in line]
