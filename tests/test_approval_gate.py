@@ -123,7 +123,7 @@ def test_ask_rule_asks_even_when_the_cell_pre_approved_the_tool(ws, script, mode
     events = run(session, gate, CellApproval(frozenset({"touch"}), stdin_answers("n not csv")))
 
     decisions = [(e.decided_by, e.decision, e.reason) for e in events if isinstance(e, ApprovalDecided)]
-    assert decisions == [(BY_STDIN, "denied", "not csv"), (BY_PRE_APPROVAL, "approved", "--approve")]
+    assert decisions == [(BY_STDIN, "denied", "not csv"), (BY_PRE_APPROVAL, "approved", "")]
     assert ws.ran == ["t.txt"]
 
 

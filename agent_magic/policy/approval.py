@@ -137,7 +137,7 @@ class ApprovalGate:
         if rule is not None and rule.verdict == "allow":
             return ApprovalDecision(True, BY_RULE, f"allowed by the rule {rule.text!r}")
         if rule is None and self.cell.covers(call.name):
-            return ApprovalDecision(True, BY_PRE_APPROVAL, "--approve")
+            return ApprovalDecision(True, BY_PRE_APPROVAL)
         if rule is None and call.name in self.session_allowed:
             return ApprovalDecision(True, BY_SESSION_ALLOW, f"always allow {call.name} this session")
         asker = self.cell.asker
