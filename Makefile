@@ -13,25 +13,27 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The JupyterLab companion (labextension/, TypeScript). Editable installs skip its npm build (so `make
-# demo` stays fast); `make labextension` builds it and links it into .venv, as `jupyter labextension
-# develop` would. `pip install .` and wheels build it themselves (hatch-jupyter-builder).
+# demo` stays fast); `make labextension` builds it and copies it into .venv, where JupyterLab finds
+# prebuilt extensions. `pip install .` and wheels build it themselves (hatch-jupyter-builder).
 LABEXT_DIR   := labextension
 LABEXT_DEPS  := $(LABEXT_DIR)/node_modules/.package-lock.json
 LABEXT_BUILT := agent_magic/labextension/static/style.js
-LABEXT_LINK  := $(VENV)/share/jupyter/labextensions/agent-magic
+LABEXT_SHARE := $(VENV)/share/jupyter/labextensions/agent-magic
 
 $(LABEXT_DEPS): $(LABEXT_DIR)/package.json $(LABEXT_DIR)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node.js >= 18) is needed to build labextension/" >&2; exit 1; }
-	cd $(LABEXT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(LABEXT_DIR) && npm install --no-audit --no-fund --loglevel=error
 	touch $(LABEXT_DEPS)
 
 $(LABEXT_BUILT): $(LABEXT_DEPS) $(wildcard $(LABEXT_DIR)/src/*.ts $(LABEXT_DIR)/style/*) $(LABEXT_DIR)/tsconfig.json
 	cd $(LABEXT_DIR) && npm run --silent build:prod
 
-## labextension: build the JupyterLab companion and link it into .venv (needs Node.js >= 18 and npm)
-labextension: setup $(LABEXT_BUILT)
-	@test -L $(LABEXT_LINK) || { rm -rf $(LABEXT_LINK) && mkdir -p $(dir $(LABEXT_LINK)) && \
-		ln -s $(CURDIR)/agent_magic/labextension $(LABEXT_LINK); }
+$(LABEXT_SHARE)/package.json: $(LABEXT_BUILT) $(STAMP)
+	rm -rf $(LABEXT_SHARE) && mkdir -p $(LABEXT_SHARE)
+	cp -R agent_magic/labextension/. $(LABEXT_SHARE)/
+
+## labextension: build the JupyterLab companion and install it into .venv (needs Node.js >= 18 and npm)
+labextension: setup $(LABEXT_SHARE)/package.json
 
 ## setup: create .venv and install agent_magic with its test and lab extras
 setup: $(STAMP)

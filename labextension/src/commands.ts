@@ -2,7 +2,7 @@ import type { JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, showDialog } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { showPopup } from '@jupyterlab/statusbar';
-import { LabIcon, stopIcon, tableRowsIcon } from '@jupyterlab/ui-components';
+import { LabIcon, tableRowsIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { renderSummary } from './format';
@@ -25,8 +25,16 @@ const AGENT_SVG =
   '<path class="jp-icon3" fill="#616161" d="M12 2l2.2 6.2L20 10l-5.8 1.8L12 18l-2.2-6.2L4 10l5.8-1.8z' +
   'M19 15l1 2.6 2.5 1-2.5 1L19 22l-1-2.4-2.5-1 2.5-1z"/></svg>';
 
+const STOP_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+  '<path class="jp-icon3" fill="#616161" d="M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 2a8 8 0 1 1 0 16 ' +
+  '8 8 0 0 1 0-16zM8.5 8.5h7v7h-7z"/></svg>';
+
 /** The agent_magic icon (a spark). */
 export const agentIcon = new LabIcon({ name: 'agent-magic:agent', svgstr: AGENT_SVG });
+
+/** "Stop agent turn": a stop square in a ring, unlike the kernel's interrupt square. */
+export const agentStopIcon = new LabIcon({ name: 'agent-magic:stop', svgstr: STOP_SVG });
 
 /**
  * Register the three commands, in the palette when there is one.
@@ -45,25 +53,27 @@ export function addCommands(
     caption: 'Insert a %%agent cell below the active cell',
     icon: agentIcon,
     isEnabled: () => tracker.currentWidget !== null,
-    execute: () => {
+    execute: async () => {
       const notebook = tracker.currentWidget?.content;
       if (!notebook) {
         return;
       }
       NotebookActions.insertBelow(notebook);
       const cell = notebook.activeCell;
-      if (cell) {
-        cell.model.sharedModel.setSource(AGENT_CELL_SOURCE);
-        notebook.mode = 'edit';
-        cell.editor?.setCursorPosition({ line: 1, column: 0 });
-        cell.editor?.focus();
+      if (!cell) {
+        return;
       }
+      cell.model.sharedModel.setSource(AGENT_CELL_SOURCE);
+      notebook.mode = 'edit';
+      await cell.ready; // the editor of a new cell exists only once it is rendered
+      cell.editor?.setCursorPosition({ line: 1, column: 0 });
+      cell.editor?.focus();
     }
   });
   app.commands.addCommand(CommandIDs.stopTurn, {
     label: 'Stop agent turn',
     caption: 'Stop the running %%agent turn (the partial answer is kept)',
-    icon: stopIcon,
+    icon: agentStopIcon,
     isEnabled: () => !!current()?.state.running,
     execute: () => {
       current()?.stop();
@@ -76,7 +86,7 @@ export function addCommands(
     execute: async () => {
       const connection = current();
       if (statusItem && statusItem.isVisible) {
-        showPopup({ body: statusItem.summaryWidget(), anchor: statusItem, align: 'right' });
+        showPopup({ body: statusItem.summaryWidget(), anchor: statusItem, align: 'left' });
         return;
       }
       const body = new Widget({ node: renderSummary(connection?.state.usage ?? emptyUsage()) });

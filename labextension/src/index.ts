@@ -39,15 +39,15 @@ function highlightAgentCells(panel: NotebookPanel): void {
 
 /** Add the three command buttons to a notebook's toolbar. */
 function addToolbarButtons(app: JupyterFrontEnd, panel: NotebookPanel): void {
-  const ids = [CommandIDs.insertCell, CommandIDs.stopTurn, CommandIDs.showUsage];
-  ids.forEach((id, offset) => {
+  let previous = 'cellType';
+  for (const id of [CommandIDs.insertCell, CommandIDs.stopTurn, CommandIDs.showUsage]) {
     const button = new CommandToolbarButton({ commands: app.commands, id, label: '' });
-    button.addClass('jp-AgentMagic-toolbarButton');
     const name = `agent-magic-${id.split(':')[1]}`;
-    if (!panel.toolbar.insertAfter('cellType', name, button)) {
-      panel.toolbar.insertItem(10 + offset, name, button);
+    if (!panel.toolbar.insertAfter(previous, name, button)) {
+      panel.toolbar.addItem(name, button);
     }
-  });
+    previous = name;
+  }
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {

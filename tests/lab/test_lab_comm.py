@@ -1,0 +1,238 @@
+"""The kernel side of the JupyterLab companion: the `agent_magic` comm, its messages, and Stop."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from agent_magic.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    TextDelta,
+    ToolCall,
+    TurnEnded,
+    TurnStarted,
+    TurnState,
+)
+from agent_magic.llm.sse_server import StreamReply, text_chunks, usage_chunk
+from agent_magic.ui import lab_protocol
+from agent_magic.ui.lab_comm import LabCommPublisher
+
+IDS = {"session_id": "s1", "turn_id": "t1"}
+CALL = ToolCall("call1", "write_file", '{"path": "notes.txt"}')
+
+
+class FakeComm:
+    """Records what the publisher sends; `broken` makes send() fail like a dead channel."""
+
+    def __init__(self, comm_id: str = "c1", broken: bool = False) -> None:
+        self.comm_id, self.broken = comm_id, broken
+        self.sent: list[dict] = []
+        self.on_msg_callback = self.on_close_callback = None
+
+    def send(self, data: dict) -> None:
+        if self.broken:
+            raise OSError("channel closed")
+        self.sent.append(data)
+
+    def on_msg(self, callback) -> None:
+        self.on_msg_callback = callback
+
+    def on_close(self, callback) -> None:
+        self.on_close_callback = callback
+
+    def close(self) -> None:
+        self.sent.append({"closed": True})
+
+    def types(self) -> list[str]:
+        return [m.get("type") for m in self.sent]
+
+
+class FakeRuntime:
+    """Just what the publisher reads: the session id, and stop_turn."""
+
+    def __init__(self) -> None:
+        self.session = type("S", (), {"session_id": "s1"})()
+        self.stops = 0
+
+    def stop_turn(self) -> bool:
+        self.stops += 1
+        return True
+
+
+@pytest.fixture
+def runtime() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def publisher(runtime, monkeypatch) -> LabCommPublisher:
+    publisher = LabCommPublisher(runtime)
+    monkeypatch.setattr(publisher, "usage", lambda: lab_protocol.empty_usage("s1"))
+    return publisher
+
+
+def started() -> TurnStarted:
+    return TurnStarted(**IDS, prompt="p", model="demo", trace_id="x", cell_id="cell-7", execution_count=3)
+
+
+# -- the publisher, with fake comms --------------------------------------------------------------------
+
+
+def test_events_are_published_to_nobody_without_a_frontend(publisher):
+    for event in (started(), TextDelta(**IDS, text="hi"), TurnEnded(**IDS, state=TurnState.COMPLETED)):
+        publisher.handle(event)  # nothing to send to, nothing raised
+
+
+def test_a_connecting_frontend_gets_the_state_at_once(publisher):
+    publisher.handle(started())
+    publisher.handle(ApprovalRequested(**IDS, call=CALL, subject="notes.txt"))
+    comm = FakeComm()
+
+    publisher.open(comm, {})
+
+    (state,) = comm.sent
+    assert state["v"] == 1 and state["type"] == "state"
+    assert state["running"] == {"turn_id": "t1", "cell_id": "cell-7"}
+    assert [a["call_id"] for a in state["approvals"]] == ["call1"]
+    assert state["usage"]["session"] == "s1"
+
+
+def test_approval_messages_carry_the_cell_of_the_turn(publisher):
+    comm = FakeComm()
+    publisher.open(comm, {})
+    publisher.handle(started())
+    publisher.handle(ApprovalRequested(**IDS, call=CALL, subject="notes.txt"))
+    publisher.handle(ApprovalDecided(**IDS, call=CALL, decision="approved", decided_by="user click"))
+
+    requested, decided = (m for m in comm.sent if m["type"].startswith("approval"))
+    assert requested == {
+        "v": 1,
+        "type": "approval_requested",
+        "turn_id": "t1",
+        "call_id": "call1",
+        "tool": "write_file",
+        "cell_id": "cell-7",
+    }
+    assert decided["decision"] == "approved" and decided["cell_id"] == "cell-7"
+    assert publisher.state()["approvals"] == []
+
+
+def test_a_turn_ending_clears_the_running_turn_and_its_approvals(publisher):
+    comm = FakeComm()
+    publisher.open(comm, {})
+    publisher.handle(started())
+    publisher.handle(ApprovalRequested(**IDS, call=CALL, subject="notes.txt"))
+    publisher.handle(TurnEnded(**IDS, state=TurnState.CANCELLED, message="interrupted"))
+
+    assert comm.types()[-2:] == ["turn_ended", "usage"]
+    assert comm.sent[-2]["state"] == "cancelled"
+    state = publisher.state()
+    assert state["running"] is None and state["approvals"] == []
+
+
+def test_stop_from_the_frontend_stops_the_turn(publisher, runtime):
+    comm = FakeComm()
+    publisher.open(comm, {})
+    comm.on_msg_callback({"content": {"comm_id": "c1", "data": {"v": 1, "type": "stop"}}})
+    assert runtime.stops == 1
+
+
+def test_messages_of_another_schema_version_are_ignored(publisher, runtime):
+    comm = FakeComm()
+    publisher.open(comm, {})
+    comm.on_msg_callback({"content": {"comm_id": "c1", "data": {"v": 2, "type": "stop"}}})
+    comm.on_msg_callback({"content": {"comm_id": "c1", "data": "stop"}})
+    assert runtime.stops == 0
+
+
+def test_a_broken_frontend_is_dropped_and_the_others_still_served(publisher):
+    good, broken = FakeComm("good"), FakeComm("bad", broken=True)
+    publisher.open(good, {})
+    publisher.open(broken, {})
+    publisher.handle(started())
+    publisher.handle(started())
+    assert good.types().count("turn_started") == 2
+
+
+def test_a_closed_comm_gets_nothing_more(publisher):
+    comm = FakeComm()
+    publisher.open(comm, {})
+    comm.on_close_callback({})
+    publisher.handle(started())
+    assert comm.types() == ["state"]
+
+
+# -- in a real kernel ------------------------------------------------------------------------------------
+
+
+def open_frontend_comm(kernel) -> tuple[str, dict]:
+    """Open an `agent_magic` comm from the client side, as the extension does; return its id and the
+    first message the kernel sent back."""
+    comm_id = uuid.uuid4().hex
+    msg = kernel.client.session.msg(
+        "comm_open", {"comm_id": comm_id, "target_name": lab_protocol.COMM_TARGET, "data": {}}
+    )
+    kernel.client.shell_channel.send(msg)
+    while True:
+        reply = kernel.client.get_iopub_msg(timeout=10)
+        if reply["header"]["msg_type"] == "comm_msg" and reply["content"]["comm_id"] == comm_id:
+            return comm_id, reply["content"]["data"]
+
+
+def comm_data(run, comm_id: str) -> list[dict]:
+    return [
+        m["content"]["data"]
+        for m in run.messages
+        if m["header"]["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
+    ]
+
+
+@pytest.mark.kernel
+def test_without_a_frontend_the_kernel_sends_no_comm_traffic(kernel, script):
+    script.add_text("Hello.")
+    run = kernel.execute("%%agent\nhello")
+    assert run.status == "ok", run.text
+    assert run.count("comm_open") == 0 and run.count("comm_msg") == 0
+
+
+@pytest.mark.kernel
+def test_a_frontend_sees_the_turn_and_its_priced_usage(kernel, script):
+    kernel.execute("%config AgentMagic.prices = {'test-model': {'input': 2.0, 'output': 8.0}}")
+    comm_id, first = open_frontend_comm(kernel)
+    assert first["type"] == "state" and first["running"] is None
+    script.add_text("Paris.", usage=(1000, 100))
+
+    run = kernel.execute("%%agent\nWhat is the capital of France?")
+
+    messages = comm_data(run, comm_id)
+    types = [m["type"] for m in messages]
+    assert types[0] == "turn_started" and types[-2:] == ["turn_ended", "usage"]
+    usage = messages[-1]["usage"]
+    assert usage["tokens"] == 1100 and usage["by_model"][0]["model"] == "test-model"
+    assert usage["cost_usd"] == pytest.approx((1000 * 2.0 + 100 * 8.0) / 1e6)
+    assert json.dumps(messages)  # plain JSON all the way
+
+
+@pytest.mark.kernel
+def test_stop_over_the_comm_ends_the_running_turn_quietly(kernel, script):
+    comm_id, _ = open_frontend_comm(kernel)
+    words = [f"word{i} " for i in range(400)]
+    script.add(StreamReply(text_chunks("", pieces=words) + [usage_chunk(10, 400)], chunk_delay=0.05))
+    sent = []
+
+    def stop_once_streaming(msg, kernel):
+        if not sent and msg["header"]["msg_type"] in ("display_data", "update_display_data"):
+            sent.append(True)
+            kernel.send_comm(comm_id, {"v": 1, "type": "stop"})
+
+    run = kernel.execute("%%agent\nTalk for a while.", on_message=stop_once_streaming, timeout=30)
+
+    assert run.status == "ok" and run.error is None, run.text
+    ended = [m for m in comm_data(run, comm_id) if m["type"] == "turn_ended"]
+    assert ended[0]["state"] == "cancelled"
+    assert "word0" in run.text and "word399" not in run.text, "the partial answer stays, the rest never came"
+    follow_up = kernel.execute("print('still fine')")
+    assert "still fine" in follow_up.text
