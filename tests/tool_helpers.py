@@ -15,8 +15,8 @@ from agent_magic.tools.result import ToolResult
 from agent_magic.tools.runner import execute
 
 
-def call_tool(name: str, ctx: ToolContext | Path, timeout: float = 30.0, **arguments: Any) -> ToolResult:
-    """Run the built-in tool `name` with `arguments` through `runner.execute`."""
+def call_tool(tool: str, ctx: ToolContext | Path, /, runner_timeout: float = 30.0, **arguments: Any) -> ToolResult:
+    """Run the built-in tool `tool` with `arguments` through `runner.execute`."""
     context = ctx if isinstance(ctx, ToolContext) else ToolContext(workspace=ctx)
-    call = ToolCall("call-1", name, json.dumps(arguments))
-    return asyncio.run(execute(call, ToolRegistry(builtin_tools()), context, timeout=timeout))
+    call = ToolCall("call-1", tool, json.dumps(arguments))
+    return asyncio.run(execute(call, ToolRegistry(builtin_tools()), context, timeout=runner_timeout))
