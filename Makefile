@@ -62,6 +62,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_stream.py
+	$(BIN)/python benchmarks/bench_parallel_tools.py
 	$(BIN)/python benchmarks/bench_approval.py
 	$(BIN)/python benchmarks/bench_ledger.py
 	$(BIN)/python benchmarks/fault_summary.py
