@@ -122,3 +122,11 @@ def test_functions_the_model_cannot_call_are_refused_with_one_line():
         def anything(*values: int) -> int:
             """Sum."""
             return sum(values)
+
+
+def test_the_demo_model_calls_a_named_tool_with_keyword_arguments():
+    from agent_magic.llm.demo import plan_tool_calls
+
+    planned = plan_tool_calls('Call `greet` with name="Ada Lovelace", times=2', {"greet", "list_files"})
+    assert planned == [("greet", {"name": "Ada Lovelace", "times": 2})]
+    assert plan_tool_calls("Call `missing` with x=1", {"greet"}) == []

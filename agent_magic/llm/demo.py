@@ -84,6 +84,17 @@ def _variable_candidates(prompt: str) -> list[str]:
     return seen
 
 
+def _keyword_arguments(text: str) -> dict[str, Any]:
+    """`a=1, b="two words"` as a dict; values are read as JSON when they are JSON, else as text."""
+    arguments: dict[str, Any] = {}
+    for name, raw in re.findall(r"(\w+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^,\s]+)", text):
+        try:
+            arguments[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            arguments[name] = raw.strip("'\"")
+    return arguments
+
+
 def plan_tool_calls(prompt: str, offered: set[str]) -> list[tuple[str, dict[str, Any]]]:
     """The tool calls a plainly worded prompt asks for, limited to the tools on offer."""
     text = prompt.strip()
@@ -94,6 +105,10 @@ def plan_tool_calls(prompt: str, offered: set[str]) -> list[tuple[str, dict[str,
         if name in offered:
             calls.append((name, arguments))
 
+    # "call `fahrenheit` with celsius=21": any offered tool by name (the notebook's own tools included).
+    named = re.search(r"\b(?:call|use)\s+`(\w+)`(?:\s+with\s+(.+))?", text, flags=re.IGNORECASE | re.DOTALL)
+    if named and named.group(1) in offered:
+        return [(named.group(1), _keyword_arguments(named.group(2) or ""))]
     write = re.search(r"\b(?:write|save|create)\b.*?" + _FILE, text, flags=re.IGNORECASE | re.DOTALL)
     if write:
         quoted = re.search(r"[\"“']([^\"”']+)[\"”']", text)
