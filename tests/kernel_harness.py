@@ -113,7 +113,13 @@ class RealKernel:
                     displays[display_id]["data"] = dict(content["data"])
             elif kind == "error":
                 execution.outputs.append({"output_type": "error", **content})
-        execution.reply = self.client.get_shell_msg(timeout=10)
+        # The shell channel may still hold replies to other requests (wait_for_ready's kernel_info
+        # requests, for one): take this request's own execute_reply, or the status is a stranger's.
+        while True:
+            reply = self.client.get_shell_msg(timeout=10)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        execution.reply = reply
         return execution
 
     def _answer_input(self, on_input: Any) -> None:
