@@ -23,7 +23,6 @@ from agent_magic.policy.approval_rules import parse_permissions
 from agent_magic.session import Session, TurnSettings
 from agent_magic.tools.builtins import builtin_tools
 from agent_magic.tools.context import ToolContext
-from agent_magic.tools.custom import CUSTOM_TOOLS
 from agent_magic.tools.registry import ToolRegistry
 
 NO_MODEL_MESSAGE = (
@@ -68,20 +67,12 @@ class AgentRuntime:
         return True
 
     def tool_registry(self) -> ToolRegistry:
-        """The tools offered to the model: the built-ins, and live, the notebook's `@agent_magic.tool`s."""
-        return ToolRegistry(builtin_tools(), linked=[CUSTOM_TOOLS])
-
-    def apply_tool_settings(self, context: ToolContext) -> ToolContext:
-        """Copy the configured tool limits onto `context` (read per turn, so `%config` applies at once)."""
-        cfg = self.config
-        context.max_output_chars = cfg.max_tool_output_chars
-        context.sandbox = cfg.shell_sandbox
-        context.allow_network = cfg.shell_network
-        return context
+        """The tools offered to the model."""
+        return ToolRegistry(builtin_tools())
 
     def new_session(self) -> Session:
         """Start a fresh conversation (the old one stays in the ledger, not in memory)."""
-        context = self.apply_tool_settings(ToolContext(workspace=self.config.workspace_path, namespace=self.namespace))
+        context = ToolContext(workspace=self.config.workspace_path, namespace=self.namespace)
         tools = self.tool_registry()
         # The gate reads the rules on each call, so `%config AgentMagic.permissions` applies at once.
         gate = ApprovalGate(
@@ -139,10 +130,8 @@ class AgentRuntime:
     def turn_settings(
         self, *, model: str | None = None, max_steps: int | None = None, max_cost: float | None = None
     ) -> TurnSettings:
-        """The settings for one turn: configuration, overridden by the cell's options (the session's tool
-        context picks up the current tool settings too)."""
+        """The settings for one turn: configuration, overridden by the cell's options."""
         cfg = self.config
-        self.apply_tool_settings(self.session.context)
         return TurnSettings(
             model=model or cfg.model,
             max_steps=max_steps or cfg.max_steps,
