@@ -10,7 +10,7 @@ Heavy dependencies (openai, pandas, ipywidgets) are imported on first use, so lo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -38,6 +38,17 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "agent-magic"}]
 
 
+def tool(function: Any = None, *, name: str | None = None, destructive: bool = False) -> Any:
+    """Decorator: offer a typed notebook function (sync or async) to the agent as a tool.
+
+    ``@agent_magic.tool`` makes a read-only tool; ``@agent_magic.tool(destructive=True)`` one whose every
+    call is approved first. See `agent_magic.tools.custom`.
+    """
+    from agent_magic.tools.custom import tool as make_custom_tool
+
+    return make_custom_tool(function, name=name, destructive=destructive)
+
+
 # The ledger's pandas views, imported on first access so `import agent_magic` stays light.
 _LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals")
 
@@ -51,4 +62,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'agent_magic' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LEDGER_VIEWS]
+__all__ = ["__version__", "load_ipython_extension", "tool", "unload_ipython_extension", *_LEDGER_VIEWS]

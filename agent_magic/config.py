@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from traitlets import Dict, Enum, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from agent_magic.policy.approval_rules import PermissionRulesError, parse_permissions
@@ -42,6 +42,13 @@ class AgentMagic(Configurable):
     workspace = Unicode(
         "", help="Folder the file tools may touch. Empty: the working directory when the extension loaded."
     ).tag(config=True)
+    shell_sandbox = Enum(
+        ["auto", "bwrap", "none"],
+        "auto",
+        help="How run_shell isolates commands: 'auto' (bubblewrap when usable, else a plain subprocess and a "
+        "notice), 'bwrap' (bubblewrap or refuse), 'none' (plain subprocess in the workspace).",
+    ).tag(config=True)
+    shell_network = Bool(False, help="Let sandboxed run_shell commands use the network.").tag(config=True)
     system_prompt = Unicode(DEFAULT_SYSTEM_PROMPT, help="The system prompt sent with every model call.").tag(
         config=True
     )

@@ -23,6 +23,7 @@ from agent_magic.policy.approval_rules import parse_permissions
 from agent_magic.session import Session, TurnSettings
 from agent_magic.tools.builtins import builtin_tools
 from agent_magic.tools.context import ToolContext
+from agent_magic.tools.custom import CUSTOM_TOOLS
 from agent_magic.tools.registry import ToolRegistry
 
 NO_MODEL_MESSAGE = (
@@ -67,12 +68,20 @@ class AgentRuntime:
         return True
 
     def tool_registry(self) -> ToolRegistry:
-        """The tools offered to the model."""
-        return ToolRegistry(builtin_tools())
+        """The tools offered to the model: the built-ins, and live, the notebook's `@agent_magic.tool`s."""
+        return ToolRegistry(builtin_tools(), linked=[CUSTOM_TOOLS])
+
+    def apply_tool_settings(self, context: ToolContext) -> ToolContext:
+        """Copy the configured tool limits onto `context` (read per turn, so `%config` applies at once)."""
+        cfg = self.config
+        context.max_output_chars = cfg.max_tool_output_chars
+        context.sandbox = cfg.shell_sandbox
+        context.allow_network = cfg.shell_network
+        return context
 
     def new_session(self) -> Session:
         """Start a fresh conversation (the old one stays in the ledger, not in memory)."""
-        context = ToolContext(workspace=self.config.workspace_path, namespace=self.namespace)
+        context = self.apply_tool_settings(ToolContext(workspace=self.config.workspace_path, namespace=self.namespace))
         tools = self.tool_registry()
         # The gate reads the rules on each call, so `%config AgentMagic.permissions` applies at once.
         gate = ApprovalGate(
@@ -130,8 +139,10 @@ class AgentRuntime:
     def turn_settings(
         self, *, model: str | None = None, max_steps: int | None = None, max_cost: float | None = None
     ) -> TurnSettings:
-        """The settings for one turn: configuration, overridden by the cell's options."""
+        """The settings for one turn: configuration, overridden by the cell's options (the session's tool
+        context picks up the current tool settings too)."""
         cfg = self.config
+        self.apply_tool_settings(self.session.context)
         return TurnSettings(
             model=model or cfg.model,
             max_steps=max_steps or cfg.max_steps,
