@@ -82,8 +82,10 @@ def test_status_bar_shows_the_cost_of_an_agent_cell_and_its_summary(lab, page):
     assert status.is_hidden(), "nothing to show before agent_magic is loaded"
 
     run_cells(page, 2)
+    page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt", has_text="[2]").wait_for(timeout=WAIT_MS)
 
-    # Non-zero tokens and dollars, e.g. "336 tok · $0.0009".
+    # Once the turn is over: no spinner, non-zero tokens and dollars, e.g. "336 tok · $0.0009".
+    assert wait_until(lambda: page.locator(".jp-AgentMagic-status.jp-AgentMagic-running").count() == 0)
     expect_cost = re.compile(r"^[1-9][\d.]*k? tok · \$0\.\d*[1-9]\d*$")
     assert wait_until(lambda: status.is_visible() and expect_cost.match(status.inner_text()) is not None), (
         status.inner_text()
@@ -170,3 +172,24 @@ def test_insert_agent_cell_from_the_toolbar_and_the_commands_in_the_palette(lab,
     palette = page.locator(".lm-CommandPalette-content")
     for label in ("Insert agent cell", "Stop agent turn", "Show agent usage"):
         assert palette.get_by_text(label).count() == 1, label
+
+
+def test_stop_agent_turn_from_the_toolbar_ends_a_waiting_turn_without_an_error(lab, page):
+    lab.write_notebook("stop.ipynb", f"{LOAD}\n{DEMO_PRICES}", '%%agent --model demo\nwrite "never" to stopped.txt')
+    ready(page, lab, "stop.ipynb")
+    stop = page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='agent-magic-stop-turn'] button")
+    assert stop.is_disabled(), "nothing to stop before a turn runs"
+    run_cells(page, 2)
+    page.locator("button.jupyter-button", has_text="Approve").wait_for(state="visible", timeout=WAIT_MS)
+    assert page.locator(".jp-AgentMagic-status.jp-AgentMagic-running").count() == 1, "the spinner turns"
+
+    stop.click()
+
+    agent_cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+    agent_cell.locator(".jp-InputPrompt", has_text="[2]").wait_for(timeout=WAIT_MS)  # the cell finished
+    assert "interrupted" in agent_cell.inner_text()
+    assert "Error" not in agent_cell.inner_text(), agent_cell.inner_text()
+    assert agent_cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+    assert page.locator(".jp-AgentMagic-status.jp-AgentMagic-running").count() == 0
+    assert stop.is_disabled()
+    assert not (lab.root / "stopped.txt").exists()
