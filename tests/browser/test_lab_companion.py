@@ -133,6 +133,25 @@ def test_approval_notification_appears_for_a_cell_out_of_view_and_scrolls_to_it(
     toast.wait_for(state="detached", timeout=WAIT_MS)
 
 
+def test_approval_notification_appears_when_another_tab_is_active(lab, page):
+    lab.write_notebook("tabs.ipynb", f"{LOAD}\n{DEMO_PRICES}", '%%agent --model demo\nwrite "tab" to tab.txt')
+    ready(page, lab, "tabs.ipynb")
+    run_cells(page, 2)
+    approve = page.locator("button.jupyter-button", has_text="Approve")
+    approve.wait_for(state="visible", timeout=WAIT_MS)
+
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+Shift+L")  # a new Launcher tab covers the notebook
+    page.locator(".jp-Launcher").wait_for(timeout=WAIT_MS)
+
+    toast = page.locator(".Toastify__toast", has_text="Agent is waiting for approval in tabs.ipynb [cell 2]")
+    toast.get_by_role("button", name="Scroll to cell").click(timeout=WAIT_MS)
+    approve.wait_for(state="visible", timeout=WAIT_MS)  # the notebook is the active tab again
+    approve.click()
+    toast.wait_for(state="detached", timeout=WAIT_MS)
+    assert wait_until(lambda: (lab.root / "tab.txt").exists())
+
+
 def test_agent_cells_are_highlighted_as_markdown(lab, page):
     lab.write_notebook("highlight.ipynb", "%%agent\n# Plan\nUse **bold** words", "# Plan\nx = 1")
     ready(page, lab, "highlight.ipynb")
