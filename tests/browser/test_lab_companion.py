@@ -41,6 +41,17 @@ def run_cells(page, count: int) -> None:
         page.keyboard.press("Shift+Enter")
 
 
+def waiting_turn(page, lab, name: str, prompt: str, *more_cells: str):
+    """Open a notebook that asks the priced demo model for `prompt`, run it until the turn waits for
+    approval, and return the Approve button."""
+    lab.write_notebook(name, f"{LOAD}\n{DEMO_PRICES}", f"%%agent --model demo\n{prompt}", *more_cells)
+    ready(page, lab, name)
+    run_cells(page, 2)
+    approve = page.locator("button.jupyter-button", has_text="Approve")
+    approve.wait_for(state="visible", timeout=WAIT_MS)
+    return approve
+
+
 def in_viewport(locator) -> bool:
     box = locator.bounding_box()
     height = locator.page.viewport_size["height"]
@@ -103,13 +114,7 @@ def test_status_bar_shows_the_cost_of_an_agent_cell_and_its_summary(lab, page):
 
 def test_approval_notification_appears_for_a_cell_out_of_view_and_scrolls_to_it(lab, page):
     fillers = [f"# filler cell {i}\nx = {i}\n\n" for i in range(40)]
-    lab.write_notebook(
-        "notify.ipynb", f"{LOAD}\n{DEMO_PRICES}", '%%agent --model demo\nwrite "hi" to notes.txt', *fillers
-    )
-    ready(page, lab, "notify.ipynb")
-    run_cells(page, 2)
-    approve = page.locator("button.jupyter-button", has_text="Approve")
-    approve.wait_for(state="visible", timeout=WAIT_MS)
+    approve = waiting_turn(page, lab, "notify.ipynb", 'write "hi" to notes.txt', *fillers)
     toast = page.locator(".Toastify__toast", has_text="Agent is waiting for approval")
     assert toast.count() == 0, "no notification while the waiting cell is on screen"
 
@@ -134,11 +139,7 @@ def test_approval_notification_appears_for_a_cell_out_of_view_and_scrolls_to_it(
 
 
 def test_approval_notification_appears_when_another_tab_is_active(lab, page):
-    lab.write_notebook("tabs.ipynb", f"{LOAD}\n{DEMO_PRICES}", '%%agent --model demo\nwrite "tab" to tab.txt')
-    ready(page, lab, "tabs.ipynb")
-    run_cells(page, 2)
-    approve = page.locator("button.jupyter-button", has_text="Approve")
-    approve.wait_for(state="visible", timeout=WAIT_MS)
+    approve = waiting_turn(page, lab, "tabs.ipynb", 'write "tab" to tab.txt')
 
     page.keyboard.press("Escape")
     page.keyboard.press("Control+Shift+L")  # a new Launcher tab covers the notebook
@@ -194,12 +195,8 @@ def test_insert_agent_cell_from_the_toolbar_and_the_commands_in_the_palette(lab,
 
 
 def test_stop_agent_turn_from_the_toolbar_ends_a_waiting_turn_without_an_error(lab, page):
-    lab.write_notebook("stop.ipynb", f"{LOAD}\n{DEMO_PRICES}", '%%agent --model demo\nwrite "never" to stopped.txt')
-    ready(page, lab, "stop.ipynb")
+    waiting_turn(page, lab, "stop.ipynb", 'write "never" to stopped.txt')
     stop = page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='agent-magic-stop-turn'] button")
-    assert stop.is_disabled(), "nothing to stop before a turn runs"
-    run_cells(page, 2)
-    page.locator("button.jupyter-button", has_text="Approve").wait_for(state="visible", timeout=WAIT_MS)
     assert page.locator(".jp-AgentMagic-status.jp-AgentMagic-running").count() == 1, "the spinner turns"
 
     stop.click()
@@ -210,5 +207,5 @@ def test_stop_agent_turn_from_the_toolbar_ends_a_waiting_turn_without_an_error(l
     assert "Error" not in agent_cell.inner_text(), agent_cell.inner_text()
     assert agent_cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
     assert page.locator(".jp-AgentMagic-status.jp-AgentMagic-running").count() == 0
-    assert stop.is_disabled()
+    assert stop.is_disabled(), "nothing left to stop"
     assert not (lab.root / "stopped.txt").exists()
