@@ -236,3 +236,13 @@ def test_stop_over_the_comm_ends_the_running_turn_quietly(kernel, script):
     assert "word0" in run.text and "word399" not in run.text, "the partial answer stays, the rest never came"
     follow_up = kernel.execute("print('still fine')")
     assert "still fine" in follow_up.text
+
+
+@pytest.mark.kernel
+def test_reloading_the_extension_closes_the_comm_so_the_frontend_reconnects(kernel):
+    comm_id, _ = open_frontend_comm(kernel)
+    run = kernel.execute("%reload_ext agent_magic")
+    closed = [m for m in run.messages if m["header"]["msg_type"] == "comm_close"]
+    assert [m["content"]["comm_id"] for m in closed] == [comm_id]
+    new_id, state = open_frontend_comm(kernel)
+    assert new_id != comm_id and state["type"] == "state"
