@@ -106,9 +106,9 @@ class AgentMagic(Configurable):
     turn_budget = Dict(help='Limits per turn: {"tool_calls": N, "tokens": N, "cost": dollars} (steps: max_steps).').tag(
         config=True
     )
-    session_budget = Dict(help='Limits per conversation: {"steps": N, "tool_calls": N, "tokens": N, "cost": dollars}.').tag(
-        config=True
-    )
+    session_budget = Dict(
+        help='Limits per conversation: {"steps": N, "tool_calls": N, "tokens": N, "cost": dollars}.'
+    ).tag(config=True)
     day_budget = Dict(
         help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.'
     ).tag(config=True)
@@ -145,12 +145,6 @@ class AgentMagic(Configurable):
             raise TraitError(str(exc)) from None
         return proposal["value"]
 
-    @validate("max_steps")
-    def _check_max_steps(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 1:
-            raise TraitError("AgentMagic.max_steps must be at least 1")
-        return proposal["value"]
-
     @validate(
         "tool_timeout",
         "display_interval",
@@ -181,19 +175,7 @@ class AgentMagic(Configurable):
             raise TraitError(str(exc)) from None
         return proposal["value"]
 
-    @validate("retry_max_attempts", "breaker_threshold", "requests_burst")
-    def _check_at_least_one(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"AgentMagic.{proposal['trait'].name} must be at least 1")
-        return proposal["value"]
-
-    @validate("retry_max_total_wait", "breaker_cooldown", "requests_per_second")
-    def _check_not_negative(self, proposal: dict[str, Any]) -> float:
-        if proposal["value"] < 0:
-            raise TraitError(f"AgentMagic.{proposal['trait'].name} must not be negative")
-        return proposal["value"]
-
-    @validate("retry_max_attempts", "breaker_threshold", "requests_burst")
+    @validate("max_steps", "retry_max_attempts", "breaker_threshold", "requests_burst")
     def _check_at_least_one(self, proposal: dict[str, Any]) -> int:
         if proposal["value"] < 1:
             raise TraitError(f"AgentMagic.{proposal['trait'].name} must be at least 1")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
-class TurnState(str, enum.Enum):
+class TurnState(enum.StrEnum):
     """The states of one turn's state machine (see ARCHITECTURE.md)."""
 
     RECEIVED = "received"

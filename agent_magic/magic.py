@@ -132,7 +132,9 @@ class AgentMagics(Magics):
     @argument("--max-cost", type=float, metavar="USD", help="most dollars this turn may spend, e.g. 0.50")
     @argument("--plot", action="store_true", help="with %%agent usage: also draw cost over time and by tool")
     @argument(
-        "words", nargs="*", help="line magic only: a subcommand (help, reset, history, config, tools, last-error, usage)"
+        "words",
+        nargs="*",
+        help="line magic only: a subcommand (help, reset, history, config, tools, last-error, usage)",
     )
     @line_cell_magic
     def agent(self, line: str, cell: str | None = None) -> None:

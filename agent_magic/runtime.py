@@ -31,6 +31,7 @@ NO_MODEL_MESSAGE = (
     "LM Studio…), or %config AgentMagic.base_url = '…'; or try the offline demo with %%agent --model demo"
 )
 # Local servers (Ollama, vLLM, LM Studio) accept any key, but the SDK insists on one.
+STOPPED_MESSAGE = "stopped by user (Stop agent turn)"
 PLACEHOLDER_KEY = "not-needed"
 
 
@@ -64,7 +65,7 @@ class AgentRuntime:
         if task is None or task.done():
             return False
         self.stop_requested = True
-        task.get_loop().call_soon_threadsafe(task.cancel)
+        task.get_loop().call_soon_threadsafe(task.cancel, STOPPED_MESSAGE)
         return True
 
     def tool_registry(self) -> ToolRegistry:

@@ -217,8 +217,9 @@ class Session:
                     break
                 async for event in self._run_tools(ids, response.tool_calls, settings, transition):
                     yield event
-        except asyncio.CancelledError:
-            final, message = TurnState.CANCELLED, "interrupted"
+        except asyncio.CancelledError as exc:
+            # A kernel interrupt cancels without a message; a frontend's Stop says why (runtime.stop_turn).
+            final, message = TurnState.CANCELLED, (exc.args[0] if exc.args else "") or "interrupted"
         except TurnStopped as exc:
             final, message = TurnState.CANCELLED, str(exc)
         except LimitReached as exc:
@@ -233,7 +234,10 @@ class Session:
             log.exception("turn %s failed", turn_id)
             final, message, error = TurnState.FAILED, f"internal error: {type(exc).__name__}: {exc}", exc
         if final is not TurnState.COMPLETED:
-            self._repair_transcript("".join(partial), interrupted=final is TurnState.CANCELLED)
+            cancelled = final is TurnState.CANCELLED
+            self._repair_transcript(
+                "".join(partial), interrupted=cancelled, reason=CANCELLED_RESULT if cancelled else f"not run: {message}"
+            )
         record.error, record.message = error, message
         yield transition(final)
         yield TurnEnded(**ids, state=final, message=message, error=error)
@@ -349,16 +353,16 @@ class Session:
             ]
         return message
 
-    def _repair_transcript(self, partial_text: str, *, interrupted: bool) -> None:
-        """Make the transcript valid after a turn ended early: answer every dangling tool call and keep
-        an interrupted partial answer, marked as such."""
+    def _repair_transcript(self, partial_text: str, *, interrupted: bool, reason: str) -> None:
+        """Make the transcript valid after a turn ended early: answer every dangling tool call with
+        `reason` and keep an interrupted partial answer, marked as such."""
         if interrupted and partial_text:
             self.messages.append({"role": "assistant", "content": partial_text + "\n\n[interrupted by the user]"})
         answered = {m["tool_call_id"] for m in self.messages if m.get("role") == "tool"}
         for message in list(self.messages):
             for call in message.get("tool_calls") or ():
                 if call["id"] not in answered:
-                    result = ToolResult.failure("cancelled", CANCELLED_RESULT)
+                    result = ToolResult.failure("cancelled", reason)
                     content = present(
                         ToolCall(call["id"], call["function"]["name"], ""), result, max_chars=1000
                     ).content

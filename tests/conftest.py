@@ -13,7 +13,7 @@ from agent_magic.llm.sse_server import LoopbackModelServer, ScriptedResponder
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kernel_harness import RealKernel  # noqa: E402
+from kernel_harness import RealKernel
 
 # Port 9 (discard) on loopback refuses connections: a test that forgets to point the client at the
 # fake server fails fast instead of reaching a real provider with a real key.

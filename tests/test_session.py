@@ -153,3 +153,23 @@ def test_http_errors_name_the_endpoint_and_the_fix(model_server, script, workspa
     script.add_error(401, message="bad key")
     ended = run_turn(make_session(model_server, workspace), "hi")[-1]
     assert ended.message == f"401 from {model_server.base_url}: check OPENAI_API_KEY (or %config AgentMagic.api_key)"
+
+
+def test_a_limit_hit_before_a_tool_runs_answers_the_call_with_the_reason(model_server, script, workspace):
+    from agent_magic.errors import LimitReached
+
+    class NoTools:
+        def before_model_call(self, session, turn_id, step, settings):
+            pass
+
+        def before_tool_call(self, session, turn_id, call):
+            raise LimitReached("stopped: turn budget of 0 tool calls reached")
+
+    script.add_tool_calls(("list_files", "{}"))
+    session = make_session(model_server, workspace)
+    session.guards.append(NoTools())
+    ended = run_turn(session, "list")[-1]
+    assert ended.state is TurnState.LIMIT_REACHED
+    (tool_message,) = [m for m in session.messages if m["role"] == "tool"]
+    assert "not run: stopped: turn budget of 0 tool calls reached" in tool_message["content"]
+    assert "cancelled by user" not in tool_message["content"]

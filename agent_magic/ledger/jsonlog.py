@@ -42,7 +42,7 @@ class JsonLinesFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """One JSON line, secrets masked."""
         line: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "event": record.getMessage(),
         }
@@ -76,7 +76,7 @@ class EventLog:
     def _emit(self, event: Event) -> None:
         fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event) if f.name != "data"}
         fields["trace_id"] = self._trace_ids.get(event.turn_id, "")
-        fields["at"] = dt.datetime.fromtimestamp(event.at, dt.timezone.utc).isoformat(timespec="milliseconds")
+        fields["at"] = dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(timespec="milliseconds")
         level = logging.DEBUG if isinstance(event, TextDelta) else logging.INFO
         try:
             self.logger.log(level, type(event).__name__, extra={"agent_event": fields})

@@ -115,7 +115,7 @@ def since_timestamp(since: Any) -> float | None:
     if since is None:
         return None
     if isinstance(since, dt.timedelta | pd.Timedelta):
-        return (dt.datetime.now(dt.timezone.utc) - since).timestamp()
+        return (dt.datetime.now(dt.UTC) - since).timestamp()
     stamp = pd.Timestamp(since)
     if stamp.tzinfo is None:
         stamp = pd.Timestamp(stamp.to_pydatetime().astimezone())  # naive: the user's wall clock

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from agent_magic.errors import CircuitOpenError, ModelCallError
 
 
-class BreakerState(str, enum.Enum):
+class BreakerState(enum.StrEnum):
     """Where a breaker stands."""
 
     CLOSED = "closed"

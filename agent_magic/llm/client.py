@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -315,13 +314,11 @@ class ModelClient:
         limit (the first-byte limit until the first chunk arrived, then the whole-call limit)."""
         remaining = max(0.0, deadline - time.monotonic())
         try:
-            if sys.version_info >= (3, 11):
-                # Not wait_for: on 3.11 it can swallow a cancellation (a kernel interrupt) that arrives
-                # just as the awaited chunk is ready; asyncio.timeout cannot.
-                async with asyncio.timeout(remaining):
-                    return await awaitable
-            return await asyncio.wait_for(awaitable, remaining)  # pragma: no cover (Python 3.10)
-        except asyncio.TimeoutError:
+            # Not wait_for: on 3.11 it can swallow a cancellation (a kernel interrupt) that arrives just as
+            # the awaited chunk is ready; asyncio.timeout cannot.
+            async with asyncio.timeout(remaining):
+                return await awaitable
+        except TimeoutError:
             settings = self.settings
             if first_chunk and settings.first_byte_timeout < settings.call_timeout:
                 raise ModelTimeoutError(

@@ -19,6 +19,9 @@ PRICE_FILE = Path(__file__).with_name("prices.json")
 RATE_KEYS = ("input", "cached_input", "output")
 # OpenAI answers with dated snapshots ("gpt-4.1-mini-2025-04-14"); they cost what the alias costs.
 _DATED_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+# The offline demo model is a local script: it really costs nothing. A user override still wins (the
+# cost-analysis notebook prices it to show non-zero dollars).
+BUILTIN_PRICES: dict[str, dict[str, float]] = {"demo": {"input": 0.0, "cached_input": 0.0, "output": 0.0}}
 PRICES_HELP = (
     'set AgentMagic.prices to {"model": {"input": 0.4, "cached_input": 0.1, "output": 1.6}} '
     '(dollars per million tokens) or {"model": "gpt-4.1-mini"} to reuse a listed price'
@@ -69,12 +72,14 @@ class PriceTable:
         True
         >>> table.price_for("llama3.1") is None
         True
+        >>> PriceTable().cost("demo", 1000, 0, 1000)
+        0.0
     """
 
     def __init__(self, overrides: dict[str, Any] | None = None) -> None:
         self.overrides = dict(overrides or {})
         validate_overrides(self.overrides)
-        self._shipped = shipped_table()["models"]
+        self._shipped = {**shipped_table()["models"], **BUILTIN_PRICES}
 
     @property
     def as_of(self) -> str:
@@ -104,7 +109,7 @@ class PriceTable:
 
 def validate_overrides(overrides: dict[str, Any]) -> None:
     """Raise `ValueError` with a one-line fix when `AgentMagic.prices` is malformed."""
-    shipped = shipped_table()["models"]
+    shipped = {**shipped_table()["models"], **BUILTIN_PRICES}
     for model, value in overrides.items():
         if isinstance(value, str):
             if value not in overrides and value not in shipped:

@@ -46,7 +46,7 @@ NO_ONE_COULD_APPROVE = (
 )
 
 
-class Choice(str, enum.Enum):
+class Choice(enum.StrEnum):
     """What a person (or the headless policy) answered."""
 
     APPROVE = "approve"

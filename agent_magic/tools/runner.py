@@ -93,7 +93,7 @@ async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext,
             value = await asyncio.wait_for(tool.function(*positional, **arguments), timeout)
         else:
             value = await asyncio.wait_for(_call_in_thread(tool.function, *positional, **arguments), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return ToolResult.failure("timeout", f"{call.name} did not finish within {timeout:g} s", retryable=True)
     except Exception as exc:  # a tool's own bug must not end the turn
         log.warning("tool %s crashed", call.name, exc_info=True)

@@ -45,7 +45,7 @@ async def _wait_exit(process: asyncio.subprocess.Process, timeout: float) -> Non
     deadline = time.monotonic() + timeout
     while process.returncode is None:
         if time.monotonic() >= deadline:
-            raise asyncio.TimeoutError
+            raise TimeoutError
         await asyncio.sleep(EXIT_POLL_S)
 
 
@@ -108,7 +108,7 @@ async def run_shell(ctx: ToolContext, command: str, timeout: float = 60.0) -> To
     timed_out = False
     try:
         await _wait_exit(process, max(timeout, 0.1))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         timed_out = True
         _kill_group(process)
     except BaseException:  # cancelled (interrupt, the runner's timeout): kill the tree, then let it propagate

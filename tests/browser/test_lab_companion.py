@@ -203,7 +203,7 @@ def test_stop_agent_turn_from_the_toolbar_ends_a_waiting_turn_without_an_error(l
 
     agent_cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
     agent_cell.locator(".jp-InputPrompt", has_text="[2]").wait_for(timeout=WAIT_MS)  # the cell finished
-    assert "interrupted" in agent_cell.inner_text()
+    assert "stopped by user (Stop agent turn)" in agent_cell.inner_text()
     assert "Error" not in agent_cell.inner_text(), agent_cell.inner_text()
     assert agent_cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
     assert page.locator(".jp-AgentMagic-status.jp-AgentMagic-running").count() == 0
