@@ -35,9 +35,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    """Headless Debian Chromium driven by Playwright (never a downloaded browser).
+
+    Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running in the main thread
+    while it lives, and every later test that calls asyncio.run() would fail if it outlived this folder.
+    """
     reason = browser_available()
     if reason:
         pytest.skip(reason)
