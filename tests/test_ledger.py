@@ -202,3 +202,13 @@ def test_jsonl_log_has_every_event_with_ids_and_masked_secrets(kernel, script, t
     assert "Usage" in events and "AssistantMessage" in events
     assert all(line["session_id"] and line["turn_id"] and line["trace_id"] for line in lines)
     assert "sk-test-not-a-real-key" not in json.dumps(lines)
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(kernel, script):
+    script.add_text("hi", usage=(10, 5))
+    kernel.execute("%%agent\nhello")
+    kernel.execute("import sys\nsys.modules['matplotlib'] = None  # as if it were not installed")
+    run = kernel.execute("%agent usage --plot")
+    assert run.status == "error"
+    assert "plotting needs matplotlib: pip install 'agent-magic[plot]'" in run.text
+    assert len(run.error["traceback"]) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from agent_magic.errors import AgentUsageError
 from agent_magic.ledger.store import LedgerStore, resolve_home
 
 if TYPE_CHECKING:
@@ -143,10 +144,18 @@ def usage_report(usage: pd.DataFrame, tools: pd.DataFrame, *, prices_as_of: str)
     return "\n".join(lines)
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot, or a one-line error saying how to get it (it is an optional extra)."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise AgentUsageError("plotting needs matplotlib: pip install 'agent-magic[plot]'") from None
+    return plt
+
+
 def plot_usage(usage: pd.DataFrame, tools: pd.DataFrame) -> Any:
     """A figure: cumulative cost over time, and cost by tool (see `cost_by_tool`)."""
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, (over_time, by_tool) = plt.subplots(1, 2, figsize=(11, 3.5))
     priced = usage.dropna(subset=["cost_usd"]).sort_values("time")
     over_time.plot(priced["time"], priced["cost_usd"].cumsum(), drawstyle="steps-post")
@@ -167,7 +176,5 @@ def show_usage(ledger: KernelLedger, *, plot: bool = False) -> None:
     print(f"Usage of {ledger.notebook} (ledger {ledger.store.path})")
     print(usage_report(calls, tools, prices_as_of=ledger.prices().as_of))
     if plot and not calls.empty:
-        import matplotlib.pyplot as plt
-
         plot_usage(calls, tools)
-        plt.show()
+        _pyplot().show()
