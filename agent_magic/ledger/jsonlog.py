@@ -61,6 +61,8 @@ class EventLog:
     def handle(self, event: Event) -> None:
         """Log one event (never raises). Events before the turn's `TurnStarted` (its first state change)
         wait for it, so that every line carries the trace id."""
+        if isinstance(event, TextDelta) and not self.logger.isEnabledFor(logging.DEBUG):
+            return  # one per streamed token: skip the bookkeeping when nobody logs them
         if isinstance(event, TurnStarted):
             self._trace_ids[event.turn_id] = event.trace_id
         elif event.turn_id not in self._trace_ids and not isinstance(event, TurnEnded):
@@ -74,10 +76,10 @@ class EventLog:
             self._trace_ids.pop(event.turn_id, None)
 
     def _emit(self, event: Event) -> None:
+        level = logging.DEBUG if isinstance(event, TextDelta) else logging.INFO
         fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event) if f.name != "data"}
         fields["trace_id"] = self._trace_ids.get(event.turn_id, "")
         fields["at"] = dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(timespec="milliseconds")
-        level = logging.DEBUG if isinstance(event, TextDelta) else logging.INFO
         try:
             self.logger.log(level, type(event).__name__, extra={"agent_event": fields})
         except Exception:  # a broken handler must not break a turn

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from agent_magic.events import Event
+from agent_magic.events import Event, TextDelta
 from agent_magic.ledger.identity import current_notebook
 from agent_magic.ledger.jsonlog import EventLog, attach_file_handler
 from agent_magic.ledger.recorder import LedgerRecorder
@@ -64,6 +64,11 @@ class KernelLedger:
 
     def handle(self, event: Event) -> None:
         """Record the event in the ledger and the JSONL log."""
+        if isinstance(event, TextDelta):
+            # Per token, and the ledger keeps answers whole (from AssistantMessage): only the log may
+            # want it, and opening the store resolves the home path (a realpath) every time.
+            self._log.handle(event)
+            return
         self.store  # noqa: B018  (opens the store and the recorder for the current home)
         assert self._recorder is not None
         self._recorder.handle(event)

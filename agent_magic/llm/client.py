@@ -273,21 +273,24 @@ class ModelClient:
             raise
         except Exception as exc:
             raise translate_error(exc, base_url=self.base_url, model=self.settings.model) from exc
+        got_chunk = False
         try:
-            chunks = stream.__aiter__()
-            got_chunk = False
-            while True:
-                deadline = call_deadline if got_chunk else first_deadline
-                try:
-                    chunk = await self._within(chunks.__anext__(), deadline, first_chunk=not got_chunk)
-                except StopAsyncIteration:
-                    break
-                got_chunk = True
-                text = accumulator.add(chunk)
-                if first_token_at is None and accumulator.has_output:
-                    first_token_at = time.monotonic()
-                if text:
-                    yield TextPiece(text)
+            # One deadline scope for the whole stream, moved from the first-byte limit to the whole-call
+            # limit when the first chunk arrives: a scope per chunk cost ~10% of a fast stream. The
+            # generator yields inside the scope, which is safe here because every consumer up to the
+            # magic handles a piece synchronously and comes straight back to this loop's next await.
+            async with asyncio.timeout_at(self._loop_time(first_deadline)) as scope:
+                async for chunk in stream:
+                    if not got_chunk:
+                        got_chunk = True
+                        scope.reschedule(self._loop_time(call_deadline))
+                    text = accumulator.add(chunk)
+                    if first_token_at is None and accumulator.has_output:
+                        first_token_at = time.monotonic()
+                    if text:
+                        yield TextPiece(text)
+        except TimeoutError:
+            raise self._timeout_error(first_chunk=not got_chunk) from None
         except ModelCallError:
             raise
         except Exception as exc:
@@ -312,19 +315,26 @@ class ModelClient:
     async def _within(self, awaitable: Any, deadline: float, *, first_chunk: bool) -> Any:
         """Await `awaitable` until the monotonic `deadline`; past it, a `ModelTimeoutError` naming the
         limit (the first-byte limit until the first chunk arrived, then the whole-call limit)."""
-        remaining = max(0.0, deadline - time.monotonic())
         try:
             # Not wait_for: on 3.11 it can swallow a cancellation (a kernel interrupt) that arrives just as
             # the awaited chunk is ready; asyncio.timeout cannot.
-            async with asyncio.timeout(remaining):
+            async with asyncio.timeout_at(self._loop_time(deadline)):
                 return await awaitable
         except TimeoutError:
-            settings = self.settings
-            if first_chunk and settings.first_byte_timeout < settings.call_timeout:
-                raise ModelTimeoutError(
-                    f"{self.base_url} sent nothing within {settings.first_byte_timeout:g} s "
-                    "(AgentMagic.first_byte_timeout)"
-                ) from None
-            raise ModelTimeoutError(
-                f"the call to {self.base_url} took longer than {settings.call_timeout:g} s (AgentMagic.call_timeout)"
-            ) from None
+            raise self._timeout_error(first_chunk=first_chunk) from None
+
+    @staticmethod
+    def _loop_time(monotonic_deadline: float) -> float:
+        """A `time.monotonic()` deadline on the event loop's clock."""
+        return asyncio.get_running_loop().time() + (monotonic_deadline - time.monotonic())
+
+    def _timeout_error(self, *, first_chunk: bool) -> ModelTimeoutError:
+        """The first-byte limit's error until the first chunk arrived, then the whole-call limit's."""
+        settings = self.settings
+        if first_chunk and settings.first_byte_timeout < settings.call_timeout:
+            return ModelTimeoutError(
+                f"{self.base_url} sent nothing within {settings.first_byte_timeout:g} s (AgentMagic.first_byte_timeout)"
+            )
+        return ModelTimeoutError(
+            f"the call to {self.base_url} took longer than {settings.call_timeout:g} s (AgentMagic.call_timeout)"
+        )

@@ -17,6 +17,7 @@ from agent_magic.events import (
     ApprovalDecided,
     ApprovalRequested,
     Event,
+    TextDelta,
     ToolFinished,
     TurnEnded,
     TurnStarted,
@@ -104,6 +105,8 @@ class LabCommPublisher:
 
     def handle(self, event: Event) -> None:
         """Track the running turn and pending approvals; tell connected frontends what changed."""
+        if isinstance(event, TextDelta):
+            return  # per token, and the frontend shows no text: the hottest path does nothing
         self._seen_events = True
         cell_id = self._running["cell_id"] if self._running else None
         if isinstance(event, TurnStarted):
