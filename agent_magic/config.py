@@ -10,8 +10,7 @@ from typing import Any
 from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
-from agent_magic.policy.approval_rules import PermissionRulesError, parse_permissions
-from agent_magic.session import DEFAULT_SYSTEM_PROMPT
+from agent_magic.prompts import DEFAULT_SYSTEM_PROMPT
 
 DEMO_MODEL = "demo"
 FALLBACK_MODEL = "gpt-4.1-mini"
@@ -169,6 +168,8 @@ class AgentMagic(Configurable):
 
     @validate("permissions")
     def _check_permissions(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from agent_magic.policy.approval_rules import PermissionRulesError, parse_permissions
+
         try:
             parse_permissions(proposal["value"])
         except PermissionRulesError as exc:

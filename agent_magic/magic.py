@@ -24,9 +24,7 @@ from agent_magic.config import AgentMagic
 from agent_magic.errors import AgentError
 from agent_magic.events import TurnEnded, TurnState
 from agent_magic.runtime import AgentRuntime
-from agent_magic.session import TurnStopped
 from agent_magic.ui import lab_comm
-from agent_magic.ui.approval_askers import use_cell_approval
 
 SUBCOMMANDS = {
     "help": "show this help",
@@ -192,6 +190,8 @@ class AgentMagics(Magics):
         runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
         subscribers = [self._renderer(), *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
+        from agent_magic.ui.approval_askers import use_cell_approval
+
         restore_approval = use_cell_approval(runtime.session, self.shell, runtime.config, args.approve)
         ended: TurnEnded | None = None
         turn = runtime.session.run_turn(prompt, settings, cell_id=cell_id, execution_count=execution_count)
@@ -210,6 +210,8 @@ class AgentMagics(Magics):
             await turn.aclose()
         if ended is None:
             return
+        from agent_magic.session import TurnStopped
+
         if ended.state is TurnState.CANCELLED and not isinstance(ended.error, TurnStopped):
             task = asyncio.current_task()
             if task is not None and task.cancelling():

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_magic.config import DEMO_MODEL, AgentMagic
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
-from agent_magic.llm.client import EndpointSettings, ModelClient
 from agent_magic.llm.rate_limit import TokenBucket
-from agent_magic.llm.retry import RetryPolicy
-from agent_magic.policy.approval import ApprovalGate
-from agent_magic.policy.approval_rules import parse_permissions
-from agent_magic.session import Session, TurnSettings
-from agent_magic.tools.builtins import builtin_tools
-from agent_magic.tools.context import ToolContext
-from agent_magic.tools.custom import CUSTOM_TOOLS
-from agent_magic.tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
+    # benchmarks/bench_stream.py): the methods below import them where they are used.
+    from agent_magic.llm.client import EndpointSettings, ModelClient
+    from agent_magic.llm.retry import RetryPolicy
+    from agent_magic.session import Session, TurnSettings
+    from agent_magic.tools.context import ToolContext
+    from agent_magic.tools.registry import ToolRegistry
 
 NO_MODEL_MESSAGE = (
     "No model endpoint is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for Azure, Ollama, vLLM, "
@@ -53,7 +53,15 @@ class AgentRuntime:
         # The task running the current `%%agent` cell, so a frontend's Stop can cancel it (see stop_turn).
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
-        self.session = self.new_session()
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """The current conversation, started on first use."""
+        if self._session is None:
+            self.new_session()
+        assert self._session is not None
+        return self._session
 
     def stop_turn(self) -> bool:
         """Stop the running turn (JupyterLab's "Stop agent turn"): cancel the task of the `%%agent` cell.
@@ -70,6 +78,10 @@ class AgentRuntime:
 
     def tool_registry(self) -> ToolRegistry:
         """The tools offered to the model: the built-ins, and live, the notebook's `@agent_magic.tool`s."""
+        from agent_magic.tools.builtins import builtin_tools
+        from agent_magic.tools.custom import CUSTOM_TOOLS
+        from agent_magic.tools.registry import ToolRegistry
+
         return ToolRegistry(builtin_tools(), linked=[CUSTOM_TOOLS])
 
     def apply_tool_settings(self, context: ToolContext) -> ToolContext:
@@ -82,19 +94,26 @@ class AgentRuntime:
 
     def new_session(self) -> Session:
         """Start a fresh conversation (the old one stays in the ledger, not in memory)."""
+        from agent_magic.policy.approval import ApprovalGate
+        from agent_magic.policy.approval_rules import parse_permissions
+        from agent_magic.session import Session
+        from agent_magic.tools.context import ToolContext
+
         context = self.apply_tool_settings(ToolContext(workspace=self.config.workspace_path, namespace=self.namespace))
         tools = self.tool_registry()
         # The gate reads the rules on each call, so `%config AgentMagic.permissions` applies at once.
         gate = ApprovalGate(
             rules=lambda: parse_permissions(self.config.permissions), tools=tools, workspace=context.workspace
         )
-        self.session = Session(
+        self._session = Session(
             client_for=self.client_for, tools=tools, context=context, approver=gate, guards=[self.ledger.guard()]
         )
-        return self.session
+        return self._session
 
     def endpoint_for(self, model: str) -> EndpointSettings:
         """Where `model` is served; raises `AgentUsageError` when nothing is configured."""
+        from agent_magic.llm.client import EndpointSettings
+
         cfg = self.config
         timeouts = {
             "connect_timeout": cfg.connect_timeout,
@@ -115,6 +134,8 @@ class AgentRuntime:
 
     def retry_policy(self) -> RetryPolicy:
         """The configured retry policy."""
+        from agent_magic.llm.retry import RetryPolicy
+
         cfg = self.config
         return RetryPolicy(
             max_attempts=cfg.retry_max_attempts,
@@ -126,6 +147,8 @@ class AgentRuntime:
     def client_for(self, model: str) -> ModelClient:
         """A client for `model`, reused across calls so connections are pooled (a new one when a
         setting it was made with changed), behind the kernel's rate limiter and the endpoint's breaker."""
+        from agent_magic.llm.client import ModelClient
+
         cfg = self.config
         settings, policy = self.endpoint_for(model), self.retry_policy()
         client = self._clients.get((settings, policy))
@@ -142,6 +165,8 @@ class AgentRuntime:
     ) -> TurnSettings:
         """The settings for one turn: configuration, overridden by the cell's options (the session's tool
         context picks up the current tool settings too)."""
+        from agent_magic.session import TurnSettings
+
         cfg = self.config
         self.apply_tool_settings(self.session.context)
         return TurnSettings(

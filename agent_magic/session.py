@@ -39,6 +39,7 @@ from agent_magic.events import (
 from agent_magic.llm.client import ModelClient, ModelResponse, TextPiece
 from agent_magic.llm.retry import RetryScheduled
 from agent_magic.policy.approval_rules import call_subject
+from agent_magic.prompts import DEFAULT_SYSTEM_PROMPT
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import UNTRUSTED_DATA_RULE
 from agent_magic.tools.registry import ToolRegistry
@@ -48,12 +49,6 @@ from agent_magic.tools.runner import execute, present
 log = logging.getLogger("agent_magic.session")
 
 CANCELLED_RESULT = "cancelled by user"
-
-DEFAULT_SYSTEM_PROMPT = (
-    "You are an assistant inside a Jupyter notebook, helping a data scientist. Use the tools to look at "
-    "files in the workspace and variables in the notebook before answering questions about them. Answer "
-    "in concise Markdown."
-)
 
 
 @dataclass(frozen=True)

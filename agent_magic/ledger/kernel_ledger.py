@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 from agent_magic.events import Event, TextDelta
 from agent_magic.ledger.identity import current_notebook
 from agent_magic.ledger.jsonlog import EventLog, attach_file_handler
-from agent_magic.ledger.recorder import LedgerRecorder
-from agent_magic.ledger.store import LedgerStore, resolve_home
-from agent_magic.llm.pricing import PriceTable
-from agent_magic.policy.budget import SCOPES, BudgetGuard, Limits
 
 if TYPE_CHECKING:
+    # Loaded with the first event or turn, not at `%load_ext` (sqlite3, the price table, budgets).
     from agent_magic.config import AgentMagic
+    from agent_magic.ledger.recorder import LedgerRecorder
+    from agent_magic.ledger.store import LedgerStore
+    from agent_magic.llm.pricing import PriceTable
+    from agent_magic.policy.budget import BudgetGuard, Limits
     from agent_magic.session import Session
 
 
@@ -38,6 +39,9 @@ class KernelLedger:
     @property
     def store(self) -> LedgerStore:
         """The store at the configured home (a new one if `AgentMagic.home` changed)."""
+        from agent_magic.ledger.recorder import LedgerRecorder
+        from agent_magic.ledger.store import LedgerStore, resolve_home
+
         home = resolve_home(self.config.home)
         if self._store is None or self._store.home != home:
             self._store = LedgerStore(home)
@@ -49,6 +53,8 @@ class KernelLedger:
 
     def prices(self) -> PriceTable:
         """The price table with the current `AgentMagic.prices` overrides."""
+        from agent_magic.llm.pricing import PriceTable
+
         key = json.dumps(self.config.prices, sort_keys=True, default=str)
         if self._prices is None or self._prices[0] != key:
             self._prices = (key, PriceTable(self.config.prices))
@@ -56,10 +62,14 @@ class KernelLedger:
 
     def limits(self) -> dict[str, Limits]:
         """The configured budgets by scope (turn, session, day)."""
+        from agent_magic.policy.budget import SCOPES, Limits
+
         return {scope: Limits.parse(scope, getattr(self.config, f"{scope}_budget")) for scope in SCOPES}
 
     def guard(self) -> BudgetGuard:
         """A budget guard reading this ledger."""
+        from agent_magic.policy.budget import BudgetGuard
+
         return BudgetGuard(lambda: self.store, self.limits, lambda model: self.prices().price_for(model) is not None)
 
     def handle(self, event: Event) -> None:
