@@ -188,7 +188,8 @@ class AgentMagics(Magics):
             runtime.new_session()
         settings = runtime.turn_settings(model=args.model, max_steps=args.max_steps, max_cost=args.max_cost)
         runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
-        subscribers = [self._renderer(), *runtime.subscribers]
+        renderer = self._renderer()
+        subscribers = [renderer, *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
         from agent_magic.ui.approval_askers import use_cell_approval
 
@@ -206,7 +207,7 @@ class AgentMagics(Magics):
         finally:
             runtime.turn_task = None
             restore_approval()
-            subscribers[0].close()
+            renderer.close()
             await turn.aclose()
         if ended is None:
             return

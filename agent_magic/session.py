@@ -190,9 +190,8 @@ class Session:
                 yield ModelCallStarted(**ids, step=step, model=settings.model)
                 response: ModelResponse | None = None
                 partial.clear()
-                async for item in self.client_for(settings.model).stream(
-                    self._request_messages(settings), self.tools.openai_schemas()
-                ):
+                request = self._request_messages(settings)
+                async for item in self.client_for(settings.model).stream(request, self.tools.openai_schemas()):
                     if isinstance(item, TextPiece):
                         partial.append(item.text)
                         yield TextDelta(**ids, text=item.text)
@@ -203,7 +202,7 @@ class Session:
                         response = item
                 assert response is not None  # the client always ends with a response or raises
                 partial.clear()
-                yield self._usage_event(ids, settings.model, response, self._request_chars(settings))
+                yield self._usage_event(ids, settings.model, response, request)
                 self.messages.append(self._assistant_message(response))
                 yield AssistantMessage(
                     **ids, text=response.text, tool_calls=response.tool_calls, finish_reason=response.finish_reason
@@ -370,9 +369,6 @@ class Session:
 
     # -- events ---------------------------------------------------------------------------------------
 
-    def _request_chars(self, settings: TurnSettings) -> int:
-        return sum(len(str(m.get("content") or "")) for m in self._request_messages(settings))
-
     @staticmethod
     def _retry_event(ids: dict[str, str], item: RetryScheduled) -> Event:
         """A retry the user should know about: a restarted answer replaces the partial text shown."""
@@ -395,10 +391,11 @@ class Session:
         )
 
     @staticmethod
-    def _usage_event(ids: dict[str, str], model: str, response: ModelResponse, request_chars: int) -> Usage:
+    def _usage_event(ids: dict[str, str], model: str, response: ModelResponse, request: list[dict[str, Any]]) -> Usage:
         usage = response.usage
         if usage is None:
             # The server reported no usage: estimate from text length (about 4 characters a token).
+            request_chars = sum(len(str(m.get("content") or "")) for m in request)
             output_chars = len(response.text) + sum(len(c.arguments) for c in response.tool_calls)
             return Usage(
                 **ids,
