@@ -362,11 +362,6 @@ class Session:
                     ).content
                     self.messages.append({"role": "tool", "tool_call_id": call["id"], "content": content})
 
-    def reset(self) -> None:
-        """Forget the conversation (the session id stays)."""
-        self.messages.clear()
-        self.turns.clear()
-
     # -- events ---------------------------------------------------------------------------------------
 
     @staticmethod

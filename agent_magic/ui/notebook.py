@@ -81,7 +81,6 @@ class NotebookRenderer:
         self._last_update = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._cards: dict[str, tuple[DisplayHandle | None, str]] = {}
-        self.updates_sent = 0
 
     # -- the streamed answer --------------------------------------------------------------------------
 
@@ -94,7 +93,6 @@ class NotebookRenderer:
             return
         self._parts = [text]
         self._answer.update(_bundle(text, final=final), raw=True)
-        self.updates_sent += 1
         self._shown_chars = len(text)
         self._last_update = time.monotonic()
 
@@ -102,7 +100,6 @@ class NotebookRenderer:
         self._parts.append(text)
         if self._answer is None:
             self._answer = self._show(_bundle(text, final=False), raw=True, display_id=True)
-            self.updates_sent += 1
             self._shown_chars, self._last_update = len(text), time.monotonic()
             return
         interval = max(self.interval, self._shown_chars / MAX_UPDATE_BYTES_PER_SECOND)
