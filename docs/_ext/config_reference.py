@@ -23,6 +23,9 @@ from sphinx.application import Sphinx
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitType, Unicode
 from traitlets.config import Configurable
 
+# The default of a trait whose default is computed when the extension loads (from the environment or
+# the working directory); its help says how.
+COMPUTED = "computed when loaded"
 # Defaults longer than this are cut (the system prompt is several paragraphs).
 MAX_DEFAULT_CHARS = 60
 _ENV_VARIABLE = re.compile(r"\$([A-Z][A-Z0-9_]+)")
@@ -89,7 +92,7 @@ def _bounds(trait: TraitType) -> str:
 
 def _default(cls: type[Configurable], name: str, trait: TraitType) -> str:
     if name in getattr(cls, "_trait_default_generators", {}):
-        return "computed at load (see the description)"
+        return COMPUTED
     text = trait.default_value_repr()
     return text if len(text) <= MAX_DEFAULT_CHARS else text[: MAX_DEFAULT_CHARS - 1] + "…"
 
@@ -118,11 +121,15 @@ def trait_docs(cls: type[Configurable]) -> list[TraitDoc]:
 def _rows(docs: list[TraitDoc]) -> list[list[Any]]:
     rows = []
     for doc in docs:
-        kind = [code(doc.type)] + ([nodes.Text(f" ({doc.bounds})")] if doc.bounds else [])
-        environment = []
-        for index, variable in enumerate(doc.environment):
-            environment += ([nodes.Text(", ")] if index else []) + [code(f"${variable}")]
-        rows.append([code(doc.name), kind, code(doc.default), environment, doc.help])
+        setting = [nodes.paragraph("", "", code(doc.name))]
+        setting.append(nodes.paragraph("", doc.type + (f" ({doc.bounds})" if doc.bounds else "")))
+        if doc.environment:
+            variables: list[nodes.Node] = [nodes.Text("environment: ")]
+            for index, variable in enumerate(doc.environment):
+                variables += ([nodes.Text(", ")] if index else []) + [code(f"${variable}")]
+            setting.append(nodes.paragraph("", "", *variables))
+        default = code(doc.default) if doc.default != COMPUTED else COMPUTED
+        rows.append([setting, default, doc.help])
     return rows
 
 
@@ -140,12 +147,8 @@ class ConfigReference(Directive):
             docs = trait_docs(cls)
             result.append(nodes.rubric(cls.__name__, cls.__name__))
             result.append(nodes.paragraph("", "", *inline(" ".join((inspect.getdoc(cls) or "").split()))))
-            headers = ["setting", "type", "default", "environment", "description"]
-            result.append(
-                table(
-                    headers, _rows(docs), widths=[18, 12, 16, 14, 40], ids=[f"{doc.owner}.{doc.name}" for doc in docs]
-                )
-            )
+            ids = [f"{doc.owner}.{doc.name}" for doc in docs]
+            result.append(table(["setting", "default", "description"], _rows(docs), widths=[34, 20, 46], ids=ids))
         return result
 
 

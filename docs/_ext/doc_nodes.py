@@ -43,7 +43,10 @@ def _entry(cell: Cell) -> nodes.entry:
         children = [cell]
     else:
         children = cell
-    entry += nodes.paragraph("", "", *children)
+    if children and all(isinstance(child, nodes.paragraph) for child in children):
+        entry += list(children)  # a cell of several paragraphs, as given
+    else:
+        entry += nodes.paragraph("", "", *children)
     return entry
 
 
@@ -52,6 +55,7 @@ def table(
 ) -> nodes.table:
     """A table with a header row. `widths` are relative column widths (default: equal); `ids` (one per
     row, optional) become link targets on the rows."""
+    given = bool(widths)
     widths = list(widths) or [1] * len(headers)
     group = nodes.tgroup(cols=len(headers))
     group += [nodes.colspec(colwidth=width) for width in widths]
@@ -65,7 +69,8 @@ def table(
         body += row
     group += head
     group += body
-    result = nodes.table()
+    # "colwidths-given" makes Sphinx write the widths into the page instead of leaving them to the browser.
+    result = nodes.table(classes=["colwidths-given"] if given else [])
     result += group
     return result
 

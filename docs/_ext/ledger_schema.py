@@ -139,7 +139,7 @@ class LedgerSchema(Directive):
             ]
             result.append(
                 table(
-                    ["column", "type", "", "meaning"],
+                    ["column", "type", "constraint", "meaning"],
                     rows,
                     widths=[20, 10, 12, 58],
                     ids=[f"ledger-{name}.{c.name}" for c in columns],
