@@ -35,12 +35,13 @@ root_doc = "index"
 exclude_patterns = ["_build", "_ext"]
 # Help texts quote values ('auto'): typographic quotes would change what a reader copies.
 smartquotes = False
+# Code blocks without a language (cell text, ASCII pictures) are shown as they are.
+highlight_language = "text"
 # Our docstrings write `name` for code, as Markdown does.
 default_role = "code"
 
-# MyST: `{directive}` fences and heading anchors, so `page.md#a-heading` links work here and on GitHub.
+# MyST: heading anchors, so `page.md#a-heading` links work here and on GitHub.
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence", "deflist"]
 
 # autodoc documents the public Python API from its docstrings (Google style: napoleon reads Args:).
 autodoc_member_order = "bysource"
