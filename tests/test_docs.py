@@ -5,6 +5,7 @@ feature added later is documented with no edit to the docs. The README stays sho
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
@@ -20,6 +21,7 @@ from docutils.nodes import make_id
 from traitlets import Int, Unicode
 from traitlets.config import Configurable
 
+import agent_magic.config
 import agent_magic.events
 from agent_magic.config import AgentMagic
 from agent_magic.ledger.migrations import migrate
@@ -30,7 +32,7 @@ README = ROOT / "README.md"
 sys.path.insert(0, str(DOCS / "_ext"))
 
 from config_reference import configurables, trait_docs  # noqa: E402  (docs/_ext is not a package)
-from magics_reference import magic_parser, subcommands  # noqa: E402
+from magics_reference import magic_parser, option_rows, subcommands  # noqa: E402
 
 # A proxy on a closed loopback port: any request the build tried to make would fail, and -W would
 # turn that failure into an error. The build must need nothing but the files here.
@@ -123,13 +125,15 @@ def test_a_link_to_a_missing_page_or_heading_fails_the_build(tmp_path):
 
 def test_every_configurable_trait_is_in_the_configuration_reference(site):
     rows = rows_of(site / "reference" / "configuration.html")
-    traits = AgentMagic.class_traits(config=True)
-    assert len(traits) >= 31
-    for name, trait in traits.items():
-        row = rows.get(make_id(f"AgentMagic.{name}"))
-        assert row is not None, f"AgentMagic.{name} is missing from the configuration reference"
-        assert row.startswith(name)
-        assert " ".join(trait.help.split())[:40] in row
+    classes = configurables(agent_magic.config)
+    assert AgentMagic in classes
+    assert sum(len(cls.class_traits(config=True)) for cls in classes) >= 31
+    for cls in classes:
+        for name, trait in cls.class_traits(config=True).items():
+            row = rows.get(make_id(f"{cls.__name__}.{name}"))
+            assert row is not None, f"{cls.__name__}.{name} is missing from the configuration reference"
+            assert row.startswith(name)
+            assert " ".join(trait.help.split())[:40] in row
 
 
 def test_the_reference_shows_defaults_choices_and_environment_variables(site):
@@ -174,10 +178,10 @@ def test_every_configurable_defined_in_a_module_gets_a_table_and_imported_ones_d
 # -- the magics reference ----------------------------------------------------------------------------
 
 
-def test_every_cell_magic_option_is_in_the_magics_reference(site):
+def test_every_magic_option_is_in_the_magics_reference(site):
     text = text_of(site / "reference" / "magics.html")
-    parser = magic_parser("cell")
-    options = [s for action in parser._actions for s in action.option_strings if s not in ("-h", "--help")]
+    parsers = [parser for parser in (magic_parser("cell"), magic_parser("line")) if parser is not None]
+    options = [s for p in parsers for action in p._actions for s in action.option_strings if s not in ("-h", "--help")]
     assert "--model" in options and "--approve" in options
     for option in options:
         assert option in text, f"{option} is missing from the magics reference"
@@ -191,11 +195,27 @@ def test_every_subcommand_is_in_the_magics_reference_with_its_help(site):
         assert f"%agent {name} {help_text}" in text
 
 
-def test_option_help_reads_as_the_magic_prints_it(site):
-    # argparse help is %-formatted: "%%agent" in the source is printed "%agent"
-    text = text_of(site / "reference" / "magics.html")
-    assert "with %agent usage" in text
-    assert "with %%agent usage" not in text
+def test_option_help_reads_as_the_magic_prints_it():
+    # argparse help is %-formatted, as `%%agent?` prints it: "%%agent" reads "%agent", defaults filled in
+    parser = argparse.ArgumentParser(prog="%agent")
+    parser.add_argument("--plot", action="store_true", help="with %%agent usage: draw a chart")
+    parser.add_argument("--steps", type=int, metavar="N", default=3, help="at most N steps (default: %(default)s)")
+    parser.add_argument("words", nargs="*", help="a subcommand")
+    assert option_rows(parser) == [
+        ("--plot", "", "with %agent usage: draw a chart"),
+        ("--steps", "N (int)", "at most N steps (default: 3)"),
+        ("words", "…", "a subcommand"),
+    ]
+
+
+def test_subcommands_are_read_from_a_mapping_or_from_objects_with_name_and_help():
+    @dataclasses.dataclass
+    class Subcommand:
+        name: str
+        help: str
+
+    assert subcommands({"reset": "start over"}) == [("reset", "start over")]
+    assert subcommands((Subcommand("reset", "start over"),)) == [("reset", "start over")]
 
 
 # -- the ledger schema -------------------------------------------------------------------------------

@@ -34,17 +34,17 @@ def magic_parser(kind: str) -> argparse.ArgumentParser | None:
     return getattr(method, "parser", None)
 
 
-def subcommands() -> list[tuple[str, str]]:
+def subcommands(table: Any = None) -> list[tuple[str, str]]:
     """The `%agent` subcommands as (name, help), in the order `%agent help` lists them.
 
-    Reads `agent_magic.magic.SUBCOMMANDS`, either a mapping of name to help text or a sequence of
-    objects with `name` and `help` attributes.
+    Reads `table`, by default `agent_magic.magic.SUBCOMMANDS`: either a mapping of name to help text
+    or a sequence of objects with `name` and `help` attributes.
     """
-    from agent_magic.magic import SUBCOMMANDS
-
-    if isinstance(SUBCOMMANDS, Mapping):
-        return [(str(name), str(text)) for name, text in SUBCOMMANDS.items()]
-    return [(str(entry.name), str(entry.help)) for entry in SUBCOMMANDS]
+    if table is None:
+        from agent_magic.magic import SUBCOMMANDS as table
+    if isinstance(table, Mapping):
+        return [(str(name), str(text)) for name, text in table.items()]
+    return [(str(entry.name), str(entry.help)) for entry in table]
 
 
 def option_rows(parser: argparse.ArgumentParser) -> list[tuple[str, str, str]]:
