@@ -20,15 +20,10 @@ from sphinx.application import Sphinx
 MAGIC_NAME = "agent"
 
 
-def _magics_class() -> Any:
-    from agent_magic.magic import AgentMagics
-
-    return AgentMagics
-
-
 def magic_parser(kind: str) -> argparse.ArgumentParser | None:
     """The `magic_arguments` parser of the `kind` ("cell" or "line") agent magic, None if it has none."""
-    magics = _magics_class()
+    from agent_magic.magic import AgentMagics as magics
+
     method_name = magics.magics[kind].get(MAGIC_NAME)
     method = getattr(magics, method_name, None) if method_name else None
     return getattr(method, "parser", None)
