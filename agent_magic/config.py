@@ -214,6 +214,25 @@ class AgentMagic(Configurable):
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values
 
+    # -- progress and reasoning (issue 18)
+    summary = Bool(True, help="End each turn with one line: model, steps, tool calls, tokens, cost and duration.").tag(
+        config=True
+    )
+    show_reasoning = Enum(
+        ["collapsed", "expanded", "hidden"],
+        "collapsed",
+        help="How the reasoning a model streams (reasoning_content / reasoning) is shown: 'collapsed' (a "
+        "Thinking block to expand), 'expanded' (streamed as it comes) or 'hidden'. It is recorded in the "
+        "ledger either way, and never sent back to the model.",
+    ).tag(config=True)
+    live_status = Enum(
+        ["auto", "on", "off"],
+        "auto",
+        help="The status line (what the turn waits for, for how long) and the clocks of running tools: "
+        "'auto' shows them unless the run is headless (nbclient, nbconvert, papermill: nobody watches, and "
+        "the saved notebook keeps only the summary line), 'on' always, 'off' never.",
+    ).tag(config=True)
+
 
 def setting(trait_name: str) -> Any:
     """A dataclass field whose default is the `AgentMagic` trait's default, linked to that trait so

@@ -1,6 +1,7 @@
 """The typed events one agent turn emits.
 
 `Session.run_turn()` yields these, in order; renderers, the ledger and the log subscribe to them.
+Streamed pieces come as `TextDelta` (the answer) and `ReasoningDelta` (the model's reasoning).
 Nothing in this module knows about IPython, widgets or HTTP: events are plain data.
 """
 
@@ -96,6 +97,7 @@ class StreamRestarted(Event):
 
     attempt: int
     reason: str
+    retry_in_s: float | None = None  # seconds until the next attempt (the renderers count down)
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,9 @@ class MessageAdded(Event):
     message: dict[str, Any]
     position: int
     origin: MessageOrigin
+    # What the model streamed as its reasoning before this (assistant) message: recorded, never part of
+    # `message`, so it is never sent back to the model (the servers that stream it ask clients not to).
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,7 @@ class Notice(Event):
     """A one-line message for the user that is neither answer text nor an error (e.g. a limit warning)."""
 
     message: str
+    retry_in_s: float | None = None  # set when the notice announces a retry: seconds until it starts
 
 
 @dataclass(frozen=True)
@@ -242,3 +248,14 @@ class EventSubscriber(Protocol):
 
     def handle(self, event: Event) -> None:
         """Take one event; must not block (the turn waits for it)."""
+
+
+@dataclass(frozen=True)
+class ReasoningDelta(Event):
+    """A piece of the model's reasoning, as streamed (`reasoning_content` or `reasoning` in the chunks).
+
+    Shown in a "Thinking" block and recorded with the assistant message (`MessageAdded.reasoning`), but
+    never sent back to the model.
+    """
+
+    text: str

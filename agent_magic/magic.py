@@ -107,15 +107,6 @@ class AgentMagics(Magics):
         self.runtime = AgentRuntime(config, shell.user_ns)
         self.commands: dict[str, Subcommand] = {command.name: command for command in SUBCOMMANDS}
 
-    def _renderer(self) -> Any:
-        if getattr(self.shell, "kernel", None) is not None:
-            from agent_magic.ui.notebook import NotebookRenderer
-
-            return NotebookRenderer(interval=self.runtime.config.display_interval)
-        from agent_magic.ui.terminal import TerminalRenderer
-
-        return TerminalRenderer()
-
     @magic_arguments()
     @argument("-m", "--model", help="model for this cell (e.g. gpt-4.1-mini, llama3.1, demo)")
     @argument("--new", action="store_true", help="start a fresh conversation before this cell")
@@ -200,7 +191,9 @@ class AgentMagics(Magics):
 
         session = runtime.session
         approver = cell_approver(runtime.gate, session.tools.names(), self.shell, runtime.config, args.approve)
-        renderer = self._renderer()
+        from agent_magic.ui.renderers import renderer_for
+
+        renderer = renderer_for(self.shell, runtime.config)
         subscribers = [renderer, *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
         ended: TurnEnded | None = None

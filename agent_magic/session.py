@@ -30,6 +30,7 @@ from agent_magic.events import (
     MessageOrigin,
     ModelCallStarted,
     Notice,
+    ReasoningDelta,
     StateChanged,
     StreamRestarted,
     TextDelta,
@@ -41,7 +42,7 @@ from agent_magic.events import (
     TurnState,
     Usage,
 )
-from agent_magic.llm.model import ChatModel, ModelResponse, TextPiece
+from agent_magic.llm.model import ChatModel, ModelResponse, ReasoningPiece, TextPiece
 from agent_magic.llm.retry import RetryScheduled
 from agent_magic.policy.approval_rules import call_subject
 from agent_magic.tools.context import ToolContext
@@ -162,6 +163,8 @@ class Session:
                     if isinstance(item, TextPiece):
                         partial.append(item.text)
                         yield TextDelta(**ids, text=item.text)
+                    elif isinstance(item, ReasoningPiece):
+                        yield ReasoningDelta(**ids, text=item.text)
                     elif isinstance(item, RetryScheduled):
                         partial.clear()  # a retry starts the answer again: never splice two answers
                         yield self._retry_event(ids, item)
@@ -171,7 +174,8 @@ class Session:
                 partial.clear()
                 yield self._count(turn, self._usage_event(ids, settings.model, response, in_flight))
                 in_flight = None
-                yield self._append(ids, self._assistant_message(response), MessageOrigin.ANSWER)
+                answer = self._assistant_message(response)
+                yield self._append(ids, answer, MessageOrigin.ANSWER, reasoning=response.reasoning)
                 yield AssistantMessage(
                     **ids, text=response.text, tool_calls=response.tool_calls, finish_reason=response.finish_reason
                 )
@@ -316,10 +320,13 @@ class Session:
 
     # -- transcript -----------------------------------------------------------------------------------
 
-    def _append(self, ids: dict[str, str], message: dict[str, Any], origin: MessageOrigin) -> MessageAdded:
-        """Add `message` to the transcript and say so: the one way messages join it."""
+    def _append(
+        self, ids: dict[str, str], message: dict[str, Any], origin: MessageOrigin, *, reasoning: str = ""
+    ) -> MessageAdded:
+        """Add `message` to the transcript and say so: the one way messages join it. `reasoning` goes
+        with the event only, never into the transcript the model is sent."""
         self.messages.append(message)
-        return MessageAdded(**ids, message=message, position=len(self.messages) - 1, origin=origin)
+        return MessageAdded(**ids, message=message, position=len(self.messages) - 1, origin=origin, reasoning=reasoning)
 
     def _request_messages(self, settings: TurnSettings) -> list[dict[str, Any]]:
         system = f"{settings.system_prompt}\n\n{UNTRUSTED_DATA_RULE}"
@@ -363,8 +370,10 @@ class Session:
         """A retry the user should know about: a restarted answer replaces the partial text shown."""
         next_try = f"attempt {item.attempt + 1} of {item.max_attempts} in {item.wait_s:.1f} s"
         if item.after_output:
-            return StreamRestarted(**ids, attempt=item.attempt + 1, reason=f"{item.reason}; {next_try}")
-        return Notice(**ids, message=f"⟳ {item.reason}; {next_try}")
+            return StreamRestarted(
+                **ids, attempt=item.attempt + 1, reason=f"{item.reason}; {next_try}", retry_in_s=item.wait_s
+            )
+        return Notice(**ids, message=f"⟳ {item.reason}; {next_try}", retry_in_s=item.wait_s)
 
     def _count(self, turn: TurnContext, usage: Usage) -> Usage:
         """Price a model call's usage and add it to the turn's and the session's totals."""

@@ -1,7 +1,7 @@
 """The structured log: every event as one JSON line in `<home>/logs/agent.jsonl`, through stdlib logging.
 
-Events go to the `agent_magic.events` logger at INFO (streamed text pieces at DEBUG, since the whole
-message follows in `AssistantMessage`), so users can add their own handlers or silence it with the
+Events go to the `agent_magic.events` logger at INFO (streamed text and reasoning pieces at DEBUG, since
+the whole message follows in `AssistantMessage` and `MessageAdded`), so users can add their own handlers or silence it with the
 usual logging calls. Each line has the time, event type, session, turn and trace id; secrets are masked.
 """
 
@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agent_magic.events import Event, TextDelta, TurnEnded, TurnStarted
+from agent_magic.events import Event, ReasoningDelta, TextDelta, TurnEnded, TurnStarted
 from agent_magic.policy.secrets import mask_secrets
 
 LOGGER_NAME = "agent_magic.events"
@@ -61,7 +61,7 @@ class EventLog:
     def handle(self, event: Event) -> None:
         """Log one event (never raises). Events before the turn's `TurnStarted` (its first state change)
         wait for it, so that every line carries the trace id."""
-        if isinstance(event, TextDelta) and not self.logger.isEnabledFor(logging.DEBUG):
+        if isinstance(event, TextDelta | ReasoningDelta) and not self.logger.isEnabledFor(logging.DEBUG):
             return  # one per streamed token: skip the bookkeeping when nobody logs them
         if isinstance(event, TurnStarted):
             self._trace_ids[event.turn_id] = event.trace_id
@@ -76,7 +76,7 @@ class EventLog:
             self._trace_ids.pop(event.turn_id, None)
 
     def _emit(self, event: Event) -> None:
-        level = logging.DEBUG if isinstance(event, TextDelta) else logging.INFO
+        level = logging.DEBUG if isinstance(event, TextDelta | ReasoningDelta) else logging.INFO
         fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event) if f.name != "data"}
         fields["trace_id"] = self._trace_ids.get(event.turn_id, "")
         fields["at"] = dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(timespec="milliseconds")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent_magic.events import Event, TextDelta
+from agent_magic.events import Event, ReasoningDelta, TextDelta
 from agent_magic.ledger.identity import current_notebook
 from agent_magic.ledger.jsonlog import EventLog, attach_file_handler
 
@@ -52,7 +52,8 @@ class KernelLedger:
 
     def handle(self, event: Event) -> None:
         """Record the event in the ledger and the JSONL log."""
-        if not isinstance(event, TextDelta):
-            # Per token, and the ledger keeps answers whole (from AssistantMessage): only the log may want it.
+        if not isinstance(event, TextDelta | ReasoningDelta):
+            # Per token, and the ledger keeps answers and reasoning whole (from MessageAdded): only the log
+            # may want it.
             self.open()[1].handle(event)
         self._log.handle(event)

@@ -113,3 +113,9 @@ def migrate(db: sqlite3.Connection) -> int:
         db.execute("ROLLBACK")
         raise
     return applied
+
+
+@migration(2)
+def m002_message_reasoning(db: sqlite3.Connection) -> None:
+    """The reasoning a model streamed before an assistant message (masked; never sent back to the model)."""
+    db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")

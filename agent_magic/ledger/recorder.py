@@ -2,7 +2,7 @@
 
 Sessions and turns on `TurnStarted`, one model-call row per `Usage` (with the cost the event carries),
 tool-call rows created at the decision or start and completed at `ToolFinished`, approval decisions,
-and one message row per `MessageAdded` (so messages the loop adds when it repairs a cancelled turn are
+and one message row per `MessageAdded`, with the reasoning streamed before it (so messages the loop adds when it repairs a cancelled turn are
 recorded too). Arguments and message text are secret-masked. A database error is logged and never
 breaks the turn.
 """
@@ -231,7 +231,7 @@ class LedgerRecorder:
         calls = message.get("tool_calls")
         self.store.write(
             "INSERT INTO messages (session_id, turn_id, trace_id, at, position, role, content, tool_calls, "
-            "tool_call_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "tool_call_id, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *self._ids(event),
                 event.at,
@@ -240,5 +240,6 @@ class LedgerRecorder:
                 mask_secrets(str(message.get("content") or "")),
                 mask_secrets(json.dumps(calls)) if calls else None,
                 message.get("tool_call_id"),
+                mask_secrets(event.reasoning) if event.reasoning else None,
             ),
         )

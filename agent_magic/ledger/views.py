@@ -85,6 +85,7 @@ TRANSCRIPT_COLUMNS = [
     "content",
     "tool_calls",
     "tool_call_id",
+    "reasoning",
     "trace_id",
 ]
 _RENAMES = {"at": "time", "session_id": "session", "turn_id": "turn"}
@@ -211,12 +212,13 @@ def transcript(
     home: str | None = None,
 ) -> pd.DataFrame:
     """The messages, in order: time, session, turn, position (within its session), role, content
-    (secrets masked), tool_calls (JSON), tool_call_id, trace_id."""
+    (secrets masked), tool_calls (JSON), tool_call_id, reasoning (what the model streamed as its reasoning
+    before an assistant message, masked; None when it streamed none), trace_id."""
     store, notebook = ledger_context(home)
     where, params = _scope_sql(store, notebook, session, since, all_sessions)
     frame = _frame(
         store,
-        "SELECT at, session_id, turn_id, position, role, content, tool_calls, tool_call_id, trace_id "
+        "SELECT at, session_id, turn_id, position, role, content, tool_calls, tool_call_id, reasoning, trace_id "
         f"FROM messages WHERE {where} ORDER BY id",
         params,
     )

@@ -27,7 +27,7 @@ from agent_magic.errors import (
     StreamCutError,
 )
 from agent_magic.llm.breaker import CircuitBreaker
-from agent_magic.llm.model import ModelResponse, StreamItem, TextPiece
+from agent_magic.llm.model import ModelResponse, ReasoningPiece, StreamItem, TextPiece
 from agent_magic.llm.rate_limit import TokenBucket
 from agent_magic.llm.retry import SINGLE_ATTEMPT, AttemptLog, RetryPolicy, retrying_stream
 from agent_magic.llm.stream import ChunkAccumulator
@@ -184,7 +184,7 @@ class ModelClient:
             lambda: self._guarded_attempt(messages, tools),
             self.retry,
             log,
-            is_output=lambda item: isinstance(item, TextPiece),
+            is_output=lambda item: isinstance(item, TextPiece | ReasoningPiece),
         ):
             if isinstance(item, ModelResponse):
                 # Yielded before its own attempt is logged: every record so far is a failed attempt.
@@ -193,7 +193,7 @@ class ModelClient:
 
     async def _guarded_attempt(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> AsyncIterator[TextPiece | ModelResponse]:
+    ) -> AsyncIterator[TextPiece | ReasoningPiece | ModelResponse]:
         """One attempt behind the rate limiter and the circuit breaker (which learns its outcome)."""
         if self.limiter is not None:
             await self.limiter.acquire()
@@ -217,8 +217,8 @@ class ModelClient:
 
     async def _attempt(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> AsyncIterator[TextPiece | ModelResponse]:
-        """Send one request; yield `TextPiece`s as they arrive, then one `ModelResponse`.
+    ) -> AsyncIterator[TextPiece | ReasoningPiece | ModelResponse]:
+        """Send one request; yield `TextPiece`s and `ReasoningPiece`s as they arrive, then one `ModelResponse`.
 
         Raises `ModelCallError` on any failure, including a stream that ends without a finish_reason
         and the first-byte and whole-call limits.
@@ -257,6 +257,8 @@ class ModelClient:
                     text = accumulator.add(chunk)
                     if first_token_at is None and accumulator.has_output:
                         first_token_at = time.monotonic()
+                    if accumulator.new_reasoning:
+                        yield ReasoningPiece(accumulator.new_reasoning)
                     if text:
                         yield TextPiece(text)
         except TimeoutError:
@@ -280,6 +282,7 @@ class ModelClient:
             usage=accumulator.usage,
             latency_s=time.monotonic() - started,
             ttft_s=None if first_token_at is None else first_token_at - started,
+            reasoning=accumulator.reasoning,
         )
 
     async def _within(self, awaitable: Any, deadline: float, *, first_chunk: bool) -> Any:

@@ -23,6 +23,13 @@ class TextPiece:
 
 
 @dataclass(frozen=True)
+class ReasoningPiece:
+    """New reasoning text from the stream (shown as "Thinking", never part of the answer)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class ModelResponse:
     """A complete assistant message and the facts about the call that produced it."""
 
@@ -33,14 +40,15 @@ class ModelResponse:
     latency_s: float
     ttft_s: float | None
     retries: int = 0
+    reasoning: str = ""  # the reasoning the server streamed before the answer, if any
 
 
-StreamItem = TextPiece | ModelResponse | RetryScheduled
+StreamItem = TextPiece | ReasoningPiece | ModelResponse | RetryScheduled
 
 
 class ChatModel(Protocol):
-    """Streams one model call: `TextPiece`s as text arrives, a `RetryScheduled` before each retry, and
-    finally one `ModelResponse`; raises `ModelCallError` when the call fails for good."""
+    """Streams one model call: `TextPiece`s (and `ReasoningPiece`s) as text arrives, a `RetryScheduled`
+    before each retry, and finally one `ModelResponse`; raises `ModelCallError` when the call fails for good."""
 
     def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AsyncIterator[StreamItem]:
         """Send `messages` with the `tools` schemas and stream the answer."""

@@ -5,7 +5,9 @@ OpenAI-compatible servers differ in small ways; each is accepted when it still m
 - a whole tool call in one delta, or `arguments` sent as a JSON object instead of a string;
 - `finish_reason: "stop"` on a message that carries tool calls (some local servers);
 - usage on the last content chunk, on a separate chunk with no choices, or repeated on every chunk;
-- `content: null`, empty deltas, keep-alive chunks without choices.
+- `content: null`, empty deltas, keep-alive chunks without choices;
+- reasoning streamed as `reasoning_content` (DeepSeek, vLLM, LiteLLM) or `reasoning` (OpenRouter, Ollama,
+  newer vLLM), kept apart from the answer.
 A stream without any `finish_reason` is never accepted as complete: the caller checks `finished`.
 """
 
@@ -61,11 +63,23 @@ def parse_usage(usage: Any) -> ReportedUsage:
     )
 
 
+def _reasoning_of(delta: Any) -> str:
+    """The reasoning text of one delta, under either name servers use; "" when there is none."""
+    for name in ("reasoning_content", "reasoning"):
+        value = _get(delta, name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 @dataclass
 class ChunkAccumulator:
     """Feed it chunks with `add()`; it returns each chunk's new text and keeps the rest."""
 
     text_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
+    # The reasoning the last `add()` brought ("" if none): read it after `add()` to stream it on.
+    new_reasoning: str = ""
     finish_reason: str | None = None
     usage: ReportedUsage | None = None
     _calls: list[_PartialCall] = field(default_factory=list)
@@ -76,12 +90,13 @@ class ChunkAccumulator:
         usage = _get(chunk, "usage")
         if usage:
             self.usage = parse_usage(usage)
-        new_text = ""
+        new_text = new_reasoning = ""
         for choice in _get(chunk, "choices") or ():
             delta = _get(choice, "delta") or {}
             content = _get(delta, "content")
             if content:
                 new_text += content
+            new_reasoning += _reasoning_of(delta)
             for call_delta in _get(delta, "tool_calls") or ():
                 self._add_call_delta(call_delta)
             reason = _get(choice, "finish_reason")
@@ -89,6 +104,9 @@ class ChunkAccumulator:
                 self.finish_reason = reason
         if new_text:
             self.text_parts.append(new_text)
+        if new_reasoning:
+            self.reasoning_parts.append(new_reasoning)
+        self.new_reasoning = new_reasoning
         return new_text
 
     def _add_call_delta(self, delta: Any) -> None:
@@ -119,9 +137,14 @@ class ChunkAccumulator:
         return "".join(self.text_parts)
 
     @property
+    def reasoning(self) -> str:
+        """The reasoning so far."""
+        return "".join(self.reasoning_parts)
+
+    @property
     def has_output(self) -> bool:
-        """True once any answer text or tool call has arrived (the moment of "first token")."""
-        return bool(self.text_parts or self._calls)
+        """True once any answer text, reasoning or tool call has arrived (the moment of "first token")."""
+        return bool(self.text_parts or self.reasoning_parts or self._calls)
 
     @property
     def finished(self) -> bool:

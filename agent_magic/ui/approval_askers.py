@@ -123,6 +123,15 @@ def clicks_reach_running_cell(kernel: Any) -> bool:
         return False
 
 
+def request_allows_stdin(kernel: Any) -> bool:
+    """True when the running execute request allows `input()`: someone is at the frontend. False in
+    headless runs (nbclient, nbconvert, papermill, nbval), and when there is no request to read."""
+    try:
+        return bool(kernel.get_parent().get("content", {}).get("allow_stdin", False))
+    except Exception:  # no parent request to read: nobody can be assumed to be there
+        return False
+
+
 def _show_in_cell(text: str) -> None:
     from IPython.display import display
 
@@ -137,11 +146,7 @@ def choose_asker(shell: Any, headless_policy: str, prompt: str = "auto") -> Aske
     kernel = getattr(shell, "kernel", None)
     if kernel is None:  # terminal IPython
         return StdinAsker()
-    try:
-        allow_stdin = bool(kernel.get_parent().get("content", {}).get("allow_stdin", False))
-    except Exception:  # no parent request to read: nobody can be assumed to be there
-        allow_stdin = False
-    if not allow_stdin:
+    if not request_allows_stdin(kernel):
         return HeadlessAsker(headless_policy, show=_show_in_cell)
     has_widgets = importlib.util.find_spec("ipywidgets") is not None
     if prompt == "buttons" or (prompt == "auto" and has_widgets and clicks_reach_running_cell(kernel)):

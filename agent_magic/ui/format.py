@@ -1,4 +1,5 @@
-"""Plain-text pieces shared by the renderers: how a tool call and its outcome read in one line."""
+"""Plain-text pieces shared by the renderers: how a tool call and its outcome read in one line, and how
+durations and dollars read."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import json
 from agent_magic.events import ApprovalDecided, ToolCall, ToolFinished, TurnEnded, TurnState
 
 MAX_ARGUMENT_CHARS = 200
+
+# How each final state reads at the start of a line (the ending line, the summary line).
+STATE_MARKS = {
+    TurnState.COMPLETED: "✓",
+    TurnState.CANCELLED: "⏹",
+    TurnState.FAILED: "❌",
+    TurnState.LIMIT_REACHED: "⛔",
+}
 
 
 def call_signature(call: ToolCall) -> str:
@@ -39,9 +48,30 @@ def decision_line(event: ApprovalDecided) -> str:
 
 def ending_line(event: TurnEnded) -> str:
     """The one line shown when a turn ends other than by completing."""
-    prefix = {
-        TurnState.CANCELLED: "⏹",
-        TurnState.FAILED: "❌",
-        TurnState.LIMIT_REACHED: "⛔",
-    }.get(event.state, "")
+    prefix = STATE_MARKS.get(event.state, "") if event.state is not TurnState.COMPLETED else ""
     return f"{prefix} {event.message}".strip()
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as people read it: `0.4 s`, `12 s`, `3 min 05 s`.
+
+    Example:
+        >>> seconds_text(0.42), seconds_text(12.3), seconds_text(185)
+        ('0.4 s', '12 s', '3 min 05 s')
+    """
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def cost_text(usd: float | None, *, complete: bool = True) -> str:
+    """Dollars with enough digits to be non-zero: `$0.0031`, `$1.24`; `$?` when unknown, and a lower
+    bound `≥ $0.0031` when some calls had no price (as the JupyterLab status bar shows them)."""
+    if usd is None:
+        return "$?"
+    digits = 2 if usd == 0 or usd >= 1 else 4 if usd < 0.01 else 3
+    text = f"${usd:.{digits}f}"
+    return text if complete else f"≥ {text}"

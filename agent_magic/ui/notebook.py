@@ -1,9 +1,19 @@
-"""The notebook renderer: the streamed answer as Markdown, tool calls as collapsible cards.
+"""The notebook renderer: what a person sees in the running cell while the agent works.
 
-One `display(..., display_id=True)` per assistant message, updated at most once per `interval`
-(jupyter_server silently drops iopub traffic above ~1000 messages/s, so never one update per token),
-and flushed when the message ends. Every display carries a text/plain version, so a notebook saved by a
-headless run reads well without a browser.
+- The answer streams as Markdown: finished blocks settle into outputs of their own and only the open
+  block is redrawn, at most once per `interval` (jupyter_server silently drops iopub traffic above ~1000
+  messages/s or 1 MB/s), so the bytes sent grow linearly with the answer (`cell_outputs.BlockStream`).
+- The model's reasoning, when the server streams it, goes in a "Thinking" block above the answer
+  (`thinking.py`, `AgentMagic.show_reasoning`).
+- Tool calls are cards that show their elapsed seconds while they run, then their result.
+- While nothing streams, one status line says what the turn waits for and for how long (the model, a
+  retry backoff counting down, an approval); the next output takes its place. The clock is one asyncio
+  timer kept from the events, at most one redraw a second, no thread; the loop never ticks.
+- The turn ends with one summary line (`AgentMagic.summary`) carrying the turn's output metadata.
+
+With `live=False` (nobody watching: a headless run) there is no status line, no clock and no redrawn
+open block: the saved notebook holds the answer, the cards, the decisions and the summary, nothing else.
+Every output carries a text/plain twin once final, so a notebook saved by a headless run reads well.
 """
 
 from __future__ import annotations
@@ -11,36 +21,52 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from IPython.display import DisplayHandle, display
+from IPython.display import display
 
 from agent_magic.events import (
     ApprovalDecided,
+    ApprovalRequested,
     AssistantMessage,
     Event,
     ModelCallStarted,
     Notice,
+    ReasoningDelta,
     StreamRestarted,
     TextDelta,
     ToolCallStarted,
     ToolFinished,
     TurnEnded,
+    TurnStarted,
     TurnState,
+    Usage,
 )
+from agent_magic.ui.cell_outputs import BlockStream, Bundle, CellOutputs, Output, Show
 from agent_magic.ui.format import call_signature, decision_line, ending_line, outcome_line
+from agent_magic.ui.progress import TICK_SECONDS, Waiting, clock_text, status_line
+from agent_magic.ui.thinking import ThinkingBlock
+from agent_magic.ui.turn_summary import TurnSummary
+
+log = logging.getLogger("agent_magic.ui")
 
 MAX_SHOWN_RESULT_CHARS = 4_000
-# Each update resends the whole answer. jupyter_server drops iopub data above 1 MB/s, so long answers
-# are redrawn less often: at most this many bytes per second, whatever `interval` says.
-MAX_UPDATE_BYTES_PER_SECOND = 250_000
+# Metadata key of the turn's final output (see `NotebookRenderer`'s `turn_metadata`).
+METADATA_KEY = "agent_magic"
 
 
-def _bundle(markdown: str, *, final: bool = True) -> dict[str, str]:
+def _markdown(text: str, final: bool = True) -> Bundle:
     """Markdown, plus its text/plain twin for saved notebooks; streaming updates skip the twin."""
-    return {"text/markdown": markdown, "text/plain": markdown} if final else {"text/markdown": markdown}
+    return {"text/markdown": text, "text/plain": text} if final else {"text/markdown": text}
+
+
+def _quiet_line(css_class: str, text: str) -> Bundle:
+    """A small grey line (status, summary) with its plain twin."""
+    return {"text/html": f"<div class='{css_class}' style='opacity:.7'>{html.escape(text)}</div>", "text/plain": text}
 
 
 def _pretty_result(event: ToolFinished) -> str:
@@ -55,7 +81,7 @@ def _pretty_result(event: ToolFinished) -> str:
     return text
 
 
-def _tool_card(signature: str, status: str, body: str | None) -> dict[str, str]:
+def _tool_card(signature: str, status: str, body: str | None) -> Bundle:
     """An HTML card (a <details> block when there is a result) with a plain-text twin."""
     summary = f"🔧 <code>{html.escape(signature)}</code> <span style='opacity:.7'>{html.escape(status)}</span>"
     if body is None:
@@ -68,91 +94,248 @@ def _tool_card(signature: str, status: str, body: str | None) -> dict[str, str]:
     return {"text/html": markup, "text/plain": f"🔧 {signature} — {status}"}
 
 
+@dataclass
+class _Card:
+    """A running tool call's card."""
+
+    output: Output
+    signature: str
+    started: float
+
+
 class NotebookRenderer:
-    """Renders a turn's events into the running cell."""
+    """Renders a turn's events into the running cell (an `EventSubscriber`).
 
-    def __init__(self, *, interval: float = 0.1, show: Callable[..., DisplayHandle | None] = display) -> None:
+    `live`: someone watches (status line, clocks, the open block redrawn); `summary`: end with the summary
+    line; `show_reasoning`: "collapsed", "expanded" or "hidden". `turn_metadata`, when given, is called in
+    `close()` and its result attached as `metadata={"agent_magic": …}` to the turn's final output: the
+    summary line, or without it a final update of the turn's last output.
+
+    Example:
+        >>> renderer = NotebookRenderer(interval=0.1, turn_metadata=lambda: {"turn": "3f2a…"})
+        >>> for event in events:
+        ...     renderer.handle(event)
+        >>> renderer.close()
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float = 0.1,
+        show: Show = display,
+        live: bool = True,
+        summary: bool = True,
+        show_reasoning: str = "collapsed",
+        turn_metadata: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.interval = interval
-        self._show = show
-        self._answer: DisplayHandle | None = None
-        # Parts, joined only when drawn: `str +=` on an attribute copies the whole answer per token.
-        self._parts: list[str] = []
-        self._shown_chars = 0
-        self._last_update = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._cards: dict[str, tuple[DisplayHandle | None, str]] = {}
+        self.live = live
+        self.summary = summary
+        self.show_reasoning = show_reasoning
+        self._turn_metadata = turn_metadata
+        self._outputs = CellOutputs(show)
+        self._answer = BlockStream(self._outputs, _markdown, live=live)
+        self._thinking: ThinkingBlock | None = None
+        self._cards: dict[str, _Card] = {}
+        self._tally = TurnSummary()
+        self._started = False
+        self._waiting: Waiting | None = None
+        self._last_flush = 0.0
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._tick_timer: asyncio.TimerHandle | None = None
+        self._closed = False
 
-    # -- the streamed answer --------------------------------------------------------------------------
+    # -- streamed text --------------------------------------------------------------------------------
 
     def _flush(self, *, final: bool = False) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        text = "".join(self._parts)
-        if self._answer is None or (len(text) == self._shown_chars and not final):
-            return
-        self._parts = [text]
-        self._answer.update(_bundle(text, final=final), raw=True)
-        self._shown_chars = len(text)
-        self._last_update = time.monotonic()
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._thinking is not None:
+            self._thinking.flush()
+        self._answer.flush(final=final)
+        self._last_flush = time.monotonic()
 
-    def _on_text(self, text: str) -> None:
-        self._parts.append(text)
-        if self._answer is None:
-            self._answer = self._show(_bundle(text, final=False), raw=True, display_id=True)
-            self._shown_chars, self._last_update = len(text), time.monotonic()
-            return
-        interval = max(self.interval, self._shown_chars / MAX_UPDATE_BYTES_PER_SECOND)
-        wait = interval - (time.monotonic() - self._last_update)
+    def _schedule_flush(self) -> None:
+        """Flush now if the interval has passed, else once it has."""
+        wait = self.interval - (time.monotonic() - self._last_flush)
         if wait <= 0:
             self._flush()
-        elif self._timer is None:
-            try:
-                self._timer = asyncio.get_running_loop().call_later(wait, self._flush)
-            except RuntimeError:  # no loop (a synchronous caller): the next delta or the end flushes
-                pass
+        elif self._flush_timer is None:
+            loop = _running_loop()
+            if loop is not None:  # no loop (a synchronous caller): the next piece or the end flushes
+                self._flush_timer = loop.call_later(wait, self._flush)
+
+    def _on_text(self, text: str) -> None:
+        self._stop_waiting()
+        if self._thinking is not None:
+            self._thinking.answer_started()
+        self._answer.add(text)
+        self._schedule_flush()
+
+    def _on_reasoning(self, text: str) -> None:
+        if self.show_reasoning == "hidden":
+            return  # nothing shown: the status line keeps counting the wait for the model
+        self._stop_waiting()
+        if self._thinking is None:
+            expanded = self.show_reasoning == "expanded"
+            self._thinking = ThinkingBlock(self._outputs, expanded=expanded, live=self.live)
+        self._thinking.add(text)
+        self._schedule_flush()
+
+    def _finish_thinking(self, reasoning_tokens: int | None = None) -> None:
+        if self._thinking is not None:
+            self._thinking.finish(reasoning_tokens)
 
     def _end_message(self) -> None:
+        """The model's message is over (or something else comes next): settle what it streamed."""
+        self._finish_thinking()
         self._flush(final=True)
-        self._answer, self._parts, self._shown_chars = None, [], 0
+        self._answer = BlockStream(self._outputs, _markdown, live=self.live)
+        self._thinking = None
+
+    # -- the clock ------------------------------------------------------------------------------------
+
+    def _wait(self, waiting: Waiting) -> None:
+        """The turn waits from now on: the status line appears at the next tick, if still waiting."""
+        if self.live:
+            self._waiting = waiting
+            self._arm_tick()
+
+    def _stop_waiting(self) -> None:
+        self._waiting = None
+
+    def _arm_tick(self) -> None:
+        if not self.live or self._closed or self._tick_timer is not None:
+            return
+        if self._waiting is not None or self._cards:
+            loop = _running_loop()
+            if loop is not None:
+                self._tick_timer = loop.call_later(TICK_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        """Redraw the status line and the clocks of running tool cards."""
+        self._tick_timer = None
+        now = time.monotonic()
+        if self._waiting is not None:
+            self._outputs.show_status(_quiet_line("agent-magic-status", status_line(self._waiting, now)))
+        for card in self._cards.values():
+            if now - card.started >= TICK_SECONDS:  # a quick tool never shows a clock
+                card.output.update(_tool_card(card.signature, f"running… {clock_text(now - card.started)}", None))
+        self._arm_tick()
 
     # -- events ---------------------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
         """Render one event."""
+        self._tally.apply(event)
         if isinstance(event, TextDelta):
             self._on_text(event.text)
-        elif isinstance(event, ModelCallStarted | AssistantMessage):
+        elif isinstance(event, ReasoningDelta):
+            self._on_reasoning(event.text)
+        elif isinstance(event, TurnStarted):
+            self._started = True
+        elif isinstance(event, ModelCallStarted):
+            self._end_message()
+            self._wait(Waiting("model", event.model, time.monotonic()))
+        elif isinstance(event, Usage):
+            self._finish_thinking(event.reasoning_tokens)
+        elif isinstance(event, AssistantMessage):
+            self._stop_waiting()
             self._end_message()
         elif isinstance(event, StreamRestarted):
-            self._parts = [f"*(the answer restarted: {event.reason})*\n\n"]
-            self._shown_chars = -1  # force a redraw even if the length happens to match
-            self._flush()
-        elif isinstance(event, ToolCallStarted):
-            self._end_message()
-            signature = call_signature(event.call)
-            handle = self._show(_tool_card(signature, "running…", None), raw=True, display_id=True)
-            self._cards[event.call.call_id] = (handle, signature)
-        elif isinstance(event, ToolFinished):
-            handle, signature = self._cards.get(event.call.call_id, (None, call_signature(event.call)))
-            card = _tool_card(signature, outcome_line(event), _pretty_result(event))
-            if handle is None:
-                self._show(card, raw=True)
-            else:
-                handle.update(card, raw=True)
-        elif isinstance(event, ApprovalDecided):
-            self._note(decision_line(event))
+            self._restart(event)
         elif isinstance(event, Notice):
             self._note(event.message)
+            if event.retry_in_s is not None and self._tally.model:
+                now = time.monotonic()
+                self._wait(Waiting("model", self._tally.model, now, retry_at=now + event.retry_in_s))
+        elif isinstance(event, ToolCallStarted):
+            self._end_message()
+            self._start_card(event)
+        elif isinstance(event, ToolFinished):
+            self._finish_card(event)
+        elif isinstance(event, ApprovalRequested):
+            self._end_message()
+            self._outputs.drop_status()  # the approval prompt is shown below: a slot above it stays empty
+            self._wait(Waiting("approval", event.call.name, time.monotonic()))
+        elif isinstance(event, ApprovalDecided):
+            self._note(decision_line(event))
         elif isinstance(event, TurnEnded):
+            self._stop_waiting()
             self._end_message()
             if event.state is not TurnState.COMPLETED:
                 self._note(ending_line(event))
 
+    def _restart(self, event: StreamRestarted) -> None:
+        """A retry after output was shown: take back the partial answer, say why, count down to the retry."""
+        if self._thinking is not None:
+            self._thinking.discard()
+            self._thinking = None
+        self._answer.discard()
+        self._note(f"*(the answer restarted: {event.reason})*")
+        if event.retry_in_s is not None:
+            now = time.monotonic()
+            self._wait(Waiting("model", self._tally.model, now, retry_at=now + event.retry_in_s))
+
+    def _start_card(self, event: ToolCallStarted) -> None:
+        signature = call_signature(event.call)
+        output = self._outputs.add(_tool_card(signature, "running…", None))
+        self._cards[event.call.call_id] = _Card(output, signature, time.monotonic())
+        self._arm_tick()
+
+    def _finish_card(self, event: ToolFinished) -> None:
+        card = self._cards.pop(event.call.call_id, None)
+        bundle = _tool_card(call_signature(event.call), outcome_line(event), _pretty_result(event))
+        if card is None:
+            self._outputs.add(bundle)  # a result without a start (refused before running)
+        else:
+            card.output.update(bundle)
+
     def _note(self, text: str) -> None:
+        self._stop_waiting()
         self._end_message()
-        self._show(_bundle(text), raw=True)
+        self._outputs.add(_markdown(text))
+
+    # -- the end --------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush whatever is pending."""
+        """Settle everything, stop the clock, and end the turn with its summary line (and metadata)."""
+        self._closed = True
+        self._stop_waiting()
         self._end_message()
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
+            self._tick_timer = None
+        if not self._started:
+            self._outputs.drop_status()
+            return
+        metadata = self._metadata()
+        if self.summary:
+            line = self._tally.line(now=time.time())
+            self._outputs.add(_quiet_line("agent-magic-summary", line), metadata)
+            return
+        self._outputs.drop_status()
+        if metadata is not None:
+            last = self._outputs.last
+            if last is not None:
+                last.update(last.bundle, metadata)
+            else:
+                self._outputs.add({"text/plain": ""}, metadata)
+
+    def _metadata(self) -> dict[str, Any] | None:
+        """The turn's output metadata, `{"agent_magic": …}`; None without a provider (or when it failed)."""
+        if self._turn_metadata is None:
+            return None
+        try:
+            return {METADATA_KEY: self._turn_metadata()}
+        except Exception:  # the record is extra: a failing provider must not lose the turn's display
+            log.exception("building the turn's output metadata failed")
+            return None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
