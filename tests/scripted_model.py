@@ -7,13 +7,14 @@ ledger tests need no HTTP server. The HTTP client itself is tested against the l
 from __future__ import annotations
 
 import itertools
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent_magic.events import ToolCall
-from agent_magic.llm.model import ModelResponse, StreamItem, TextPiece
+from agent_magic.llm.model import ModelResponse, ReasoningPiece, StreamItem, TextPiece
 from agent_magic.llm.stream import ReportedUsage
 
 Request = tuple[list[dict[str, Any]], list[dict[str, Any]]]
@@ -29,6 +30,7 @@ class Reply:
     pieces: list[str] | None = None
     error: BaseException | None = None
     finish_reason: str | None = None
+    reasoning: str = ""
 
 
 @dataclass
@@ -47,6 +49,10 @@ class ScriptedModel:
     def add_tool_calls(self, *calls: tuple[str, str], text: str = "") -> None:
         """Queue an answer asking for tool calls, each (name, JSON arguments)."""
         self.replies.append(Reply(text=text, tool_calls=calls))
+
+    def add_reasoning(self, reasoning: str, text: str) -> None:
+        """Queue an answer whose reasoning streams (word by word) before its text."""
+        self.replies.append(Reply(text=text, reasoning=reasoning))
 
     def add_error(self, error: BaseException) -> None:
         """Queue a failed model call."""
@@ -67,9 +73,11 @@ class ScriptedModel:
             reply = reply(request)
         if reply.error is not None:
             raise reply.error
+        for word in re.findall(r"\S+\s*|\s+", reply.reasoning):
+            yield ReasoningPiece(word)
         for piece in reply.pieces or ([reply.text] if reply.text else []):
             yield TextPiece(piece)
         calls = tuple(ToolCall(f"call_{next(self._ids)}", name, arguments) for name, arguments in reply.tool_calls)
         usage = ReportedUsage(*reply.usage) if reply.usage is not None else None
         finish = reply.finish_reason or ("tool_calls" if calls else "stop")
-        yield ModelResponse(reply.text, calls, finish, usage, latency_s=0.001, ttft_s=0.0005)
+        yield ModelResponse(reply.text, calls, finish, usage, latency_s=0.001, ttft_s=0.0005, reasoning=reply.reasoning)

@@ -30,5 +30,6 @@ def test_saved_notebook_shows_the_tool_calls_and_the_final_answer(model_server, 
     outputs = nbformat.read(path, as_version=4).cells[1].outputs
     plain = [o["data"]["text/plain"] for o in outputs if o["output_type"] == "display_data"]
     assert plain[0].startswith("🔧 read_file(path='data.csv') — ok in")
-    assert plain[-1] == "The file has **one** data row."
+    assert plain[-2] == "The file has **one** data row."
+    assert plain[-1].startswith("✓ gpt-4.1-mini · 2 steps · 1 tool call · 30 tokens · "), "the summary line ends it"
     assert all("text/plain" in o["data"] for o in outputs if o["output_type"] == "display_data")

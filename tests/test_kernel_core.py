@@ -15,7 +15,7 @@ def test_streamed_answer_is_shown_in_the_cell_as_markdown(kernel, script):
     words = [f"word{i} " for i in range(60)]
     script.add(StreamReply(text_chunks("", pieces=words) + [usage_chunk(12, 60)], chunk_delay=0.01))
 
-    run = kernel.execute("%%agent\nSay sixty words.")
+    run = kernel.execute("%%agent\nSay sixty words.", allow_stdin=True)  # someone watches, as in JupyterLab
 
     assert run.status == "ok", run.text
     assert "".join(words).strip() in run.text
@@ -104,7 +104,7 @@ def test_interrupt_mid_stream_leaves_a_consistent_transcript(kernel, script):
             interrupted.append(True)
             real_kernel.manager.interrupt_kernel()
 
-    run = kernel.execute("%%agent\nTalk for a long time.", on_message=interrupt_after_first_display)
+    run = kernel.execute("%%agent\nTalk for a long time.", allow_stdin=True, on_message=interrupt_after_first_display)
 
     assert interrupted
     assert run.status == "error"

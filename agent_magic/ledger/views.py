@@ -213,7 +213,7 @@ def transcript(
 ) -> pd.DataFrame:
     """The messages, in order: time, session, turn, position (within its session), role, content
     (secrets masked), tool_calls (JSON), tool_call_id, reasoning (what the model streamed as its reasoning
-    before an assistant message, masked; None when it streamed none), trace_id."""
+    before an assistant message, masked; missing when it streamed none), trace_id."""
     store, notebook = ledger_context(home)
     where, params = _scope_sql(store, notebook, session, since, all_sessions)
     frame = _frame(

@@ -65,7 +65,9 @@ def _words(text: str) -> list[str]:
     return pieces
 
 
-def usage_chunk(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
+def usage_chunk(
+    prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, reasoning_tokens: int = 0
+) -> dict[str, Any]:
     """The final chunk OpenAI sends when `stream_options.include_usage` is set: no choices, a usage."""
     return {
         "choices": [],
@@ -74,9 +76,19 @@ def usage_chunk(prompt_tokens: int, completion_tokens: int, cached_tokens: int =
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": cached_tokens},
-            "completion_tokens_details": {"reasoning_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
         },
     }
+
+
+def reasoning_chunks(reasoning: str, text: str, *, field: str = "reasoning_content") -> list[dict[str, Any]]:
+    """Chunks that stream `reasoning` word by word in the delta field `field` (DeepSeek, vLLM and LiteLLM
+    say `reasoning_content`; OpenRouter and Ollama `reasoning`), then the answer `text`."""
+    chunks = text_chunks(text)
+    thinking = [
+        {"choices": [{"index": 0, "delta": {field: piece}, "finish_reason": None}]} for piece in _words(reasoning)
+    ]
+    return chunks[:1] + thinking + chunks[1:]
 
 
 def text_chunks(text: str, *, pieces: list[str] | None = None) -> list[dict[str, Any]]:
@@ -131,6 +143,14 @@ class ScriptedResponder:
         chunks = text_chunks(text)
         if usage:
             chunks.append(usage_chunk(*usage))
+        self.add(StreamReply(chunks, **faults))
+
+    def add_reasoning(
+        self, reasoning: str, text: str, *, field: str = "reasoning_content", reasoning_tokens: int = 0, **faults: Any
+    ) -> None:
+        """Queue an answer that streams its reasoning first (see `reasoning_chunks`)."""
+        chunks = reasoning_chunks(reasoning, text, field=field)
+        chunks.append(usage_chunk(10, 5 + reasoning_tokens, reasoning_tokens=reasoning_tokens))
         self.add(StreamReply(chunks, **faults))
 
     def add_tool_calls(self, *calls: tuple[str, str], text: str = "", usage: tuple[int, int] | None = (10, 5)) -> None:

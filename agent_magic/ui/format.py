@@ -68,10 +68,17 @@ def seconds_text(seconds: float) -> str:
 
 
 def cost_text(usd: float | None, *, complete: bool = True) -> str:
-    """Dollars with enough digits to be non-zero: `$0.0031`, `$1.24`; `$?` when unknown, and a lower
-    bound `≥ $0.0031` when some calls had no price (as the JupyterLab status bar shows them)."""
+    """Dollars with enough digits to be non-zero: `$0.0031`, `$1.24`, `< $0.0001`; `$?` when unknown,
+    and a lower bound `≥ $0.0031` when some calls had no price (as the JupyterLab status bar shows them).
+
+    Example:
+        >>> cost_text(0.00312), cost_text(1.237), cost_text(None), cost_text(0.0031, complete=False)
+        ('$0.0031', '$1.24', '$?', '≥ $0.0031')
+    """
     if usd is None:
         return "$?"
+    if 0 < usd < 0.0001:  # 4 digits would read $0.0000: say how small instead
+        return "< $0.0001" if complete else "> $0"
     digits = 2 if usd == 0 or usd >= 1 else 4 if usd < 0.01 else 3
     text = f"${usd:.{digits}f}"
     return text if complete else f"≥ {text}"
