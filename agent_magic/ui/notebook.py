@@ -279,6 +279,7 @@ class NotebookRenderer:
             self._wait(Waiting("model", self._tally.model, now, retry_at=now + event.retry_in_s))
 
     def _start_card(self, event: ToolCallStarted) -> None:
+        self._stop_waiting()
         signature = call_signature(event.call)
         output = self._outputs.add(_tool_card(signature, "running…", None))
         self._cards[event.call.call_id] = _Card(output, signature, time.monotonic())

@@ -110,8 +110,9 @@ class TerminalRenderer:
             self._show_status(status_line(self._waiting, now))
         elif self._running:
             (name, started), *others = self._running.values()
-            more = f" (+{len(others)} more)" if others else ""
-            self._show_status(f"⚙ {name} running — {clock_text(now - started)}{more}")
+            if now - started >= TICK_SECONDS:  # a quick tool never shows a clock
+                more = f" (+{len(others)} more)" if others else ""
+                self._show_status(f"⚙ {name} running — {clock_text(now - started)}{more}")
         self._arm()
 
     def _wait(self, waiting: Waiting | None) -> None:
@@ -176,6 +177,7 @@ class TerminalRenderer:
             self._line(event.message)
             self._retry_countdown(event.retry_in_s)
         elif isinstance(event, ToolCallStarted):
+            self._waiting = None
             self._line(f"→ {call_signature(event.call)}")
             self._running[event.call.call_id] = (event.call.name, time.monotonic())
             self._arm()
@@ -192,7 +194,7 @@ class TerminalRenderer:
             if event.state is not TurnState.COMPLETED:
                 self._line(ending_line(event))
             elif self._mid_line:
-                self._line("")
+                self._write("\n")
 
     def _retry_countdown(self, retry_in_s: float | None) -> None:
         if retry_in_s is not None and self._tally.model:
@@ -208,7 +210,7 @@ class TerminalRenderer:
         self._end_thinking()
         self._erase_status()
         if self._mid_line:
-            self._line("")
+            self._write("\n")
         if self.summary and self._started:
             self._line(self._tally.line(now=time.time()))
         self._out.flush()
