@@ -121,14 +121,16 @@ def test_one_huge_paragraph_is_never_resent_whole():
     assert largest_update < 2_500
 
 
-def test_nobody_watching_means_no_redraws_of_the_open_block():
+def test_nobody_watching_means_finished_blocks_are_sent_once_in_batches_and_never_redrawn():
     display = DisplayRecorder()
     r = renderer(display, live=False, summary=False)
     start(r)
-    answer(r, "One ", "two ", "three.\n\n", "Four ", "five.")
+    paragraphs = [f"Paragraph {i} " + "word " * 200 + "\n\n" for i in range(12)]
+    answer(r, *paragraphs, "The end.")
     end(r)
-    assert [m.kind for m in display.messages] == ["display_data", "display_data"], "each block is sent once"
-    assert display.texts() == ["One two three.\n\n", "Four five."]
+    assert {m.kind for m in display.messages} == {"display_data"}, "no update of anything"
+    assert "".join(display.texts()) == "".join(paragraphs) + "The end."
+    assert 1 < len(display.messages) < len(paragraphs), "batches of several blocks"
 
 
 def test_a_restarted_answer_takes_back_what_was_shown():

@@ -6,11 +6,15 @@ it is emptied when something else (an approval prompt) is shown below it.
 
 `BlockStream` shows streamed Markdown as finished blocks, each settled once into an output that is never
 sent again, plus one open output redrawn as text arrives (`markdown_blocks.split_settled` decides where
-a block ends), so the bytes sent grow with the answer, not with its square.
+a block ends), so the bytes sent grow with the answer, not with its square. Settled text is sent once
+with its text/plain twin (twice its size: the floor); what redraws cost beyond that is kept within a
+budget, so an answer streamed as fast as a server can send it costs at most about 2.4x its size plus
+`REDRAW_ALLOWANCE`, and a slow one still redraws a few times a second.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +29,17 @@ Show = Callable[..., DisplayHandle | None]
 Render = Callable[[str, bool], Bundle]
 
 EMPTY: Bundle = {"text/plain": ""}
+
+# An iopub display message's envelope (header, parent header, metadata, display id) as JSON, in bytes.
+MESSAGE_OVERHEAD = 550
+# What redraws may cost beyond the settled text: a fixed allowance (short answers stream smoothly), plus
+# a share of the text received (long fast answers) or an amount per second of streaming (slow ones),
+# whichever is more.
+REDRAW_ALLOWANCE = 16_000
+REDRAW_SHARE = 0.4
+REDRAW_BYTES_PER_SECOND = 1_500
+# With nobody watching, finished blocks are sent in batches of at least this many characters.
+UNWATCHED_BATCH_CHARS = 4_000
 
 
 class Output:
@@ -80,18 +95,23 @@ class BlockStream:
 
     `add()` takes pieces; `flush()` shows them (call it at most every display interval); `flush(final=
     True)` settles everything. With `live=False` (nobody watching) the open block is not drawn until it
-    settles: only finished blocks are sent.
+    settles: only finished blocks are sent, in batches.
     """
 
-    def __init__(self, outputs: CellOutputs, render: Render, *, live: bool = True) -> None:
+    def __init__(
+        self, outputs: CellOutputs, render: Render, *, live: bool = True, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._outputs = outputs
         self._render = render
         self._live = live
+        self._clock = clock
         self._parts: list[str] = []
         self._open = ""
         self._open_output: Output | None = None
         self._made: list[Output] = []
         self.chars = 0
+        self._started: float | None = None
+        self._redraw_spent = 0
 
     @property
     def pending(self) -> bool:
@@ -108,18 +128,38 @@ class BlockStream:
         # Parts, joined only when drawn: `str +=` on an attribute copies the whole text per token.
         self._parts.append(text)
         self.chars += len(text)
+        if self._started is None:
+            self._started = self._clock()
 
     def flush(self, *, final: bool = False) -> None:
-        """Settle the finished blocks and redraw the open one (`final`: settle everything)."""
+        """Settle the finished blocks and redraw the open one (`final`: settle everything). A redraw
+        that would pass the budget waits for a later flush."""
         if not self._parts and not final:
             return
-        text = self._open + "".join(self._parts)
-        self._parts = []
-        settled, self._open = (text, "") if final else split_settled(text)
+        new = "".join(self._parts)
+        text = self._open + new
+        settled, rest = (text, "") if final else split_settled(text)
+        if not final:
+            cost = self._redraw_cost(settled, rest)
+            if cost is None:
+                self._parts = [new]  # kept for a later flush
+                return
+            self._redraw_spent += cost
+        self._parts, self._open = [], rest
         if settled:
             self._draw(settled, final=True)
-        if self._open and self._live:
-            self._draw(self._open, final=False)
+        if rest and self._live:
+            self._draw(rest, final=False)
+
+    def _redraw_cost(self, settled: str, rest: str) -> int | None:
+        """Bytes this flush costs beyond the settled text itself, or None when it must wait (over budget,
+        or nobody watches and too little has settled to be worth a message)."""
+        if not self._live:
+            return MESSAGE_OVERHEAD if len(settled) >= UNWATCHED_BATCH_CHARS else None
+        cost = MESSAGE_OVERHEAD * (bool(settled) + bool(rest)) + len(rest.encode())
+        elapsed = self._clock() - (self._started or 0.0)
+        budget = REDRAW_ALLOWANCE + max(REDRAW_SHARE * self.chars, REDRAW_BYTES_PER_SECOND * elapsed)
+        return cost if self._redraw_spent + cost <= budget else None
 
     def _draw(self, text: str, *, final: bool) -> None:
         bundle = self._render(text, final)
@@ -136,3 +176,4 @@ class BlockStream:
         for output in self._made:
             output.update(EMPTY)
         self._parts, self._open, self._open_output, self._made, self.chars = [], "", None, [], 0
+        self._started, self._redraw_spent = None, 0
