@@ -68,6 +68,7 @@ docs: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_stream.py
+	$(BIN)/python benchmarks/bench_display_bytes.py
 	$(BIN)/python benchmarks/bench_parallel_tools.py
 	$(BIN)/python benchmarks/bench_approval.py
 	$(BIN)/python benchmarks/bench_ledger.py

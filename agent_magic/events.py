@@ -46,6 +46,7 @@ class DecidedBy(enum.StrEnum):
     SESSION_ALLOW = "session allow"
     HEADLESS = "headless policy"
     NOBODY = "no approver"
+    KEYBOARD = "keyboard shortcut"  # the JupyterLab companion's approve / deny commands
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ ipykernel >= 7.4, delivers the button's comm message to a handler that settles a
 shown as ordinary Markdown (with a text/plain twin) above the buttons, and after the answer the buttons
 are disabled; the renderer then prints the decision line, so a saved notebook reads well without widget
 state.
+
+The prompts waiting now are listed in `PENDING_PROMPTS`, so the JupyterLab companion's keyboard commands
+can answer one by its call id (over the comm, like a click). The approving buttons carry the CSS class
+`agent-magic-approve`: the companion lets no stray Enter press them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from agent_magic.ui.approval_view import describe_request
 
 # How long one wait slice lasts: an interrupt (CancelledError) is seen at the latest after this.
 WAIT_SLICE = 0.2
+# The CSS class of the buttons that let a call run (Approve, Always allow).
+APPROVING_CLASS = "agent-magic-approve"
+# What the companion's keyboard commands may answer: approve or deny, nothing broader.
+KEYBOARD_CHOICES = {"approve": Choice.APPROVE, "deny": Choice.DENY}
 
 
 class ApprovalButtons:
@@ -34,12 +42,14 @@ class ApprovalButtons:
         self.answer: asyncio.Future[Answer] = loop.create_future()
         self.clicked_at: float | None = None
         self.approve = widgets.Button(description="Approve", button_style="success", icon="check")
+        self.approve.add_class(APPROVING_CLASS)
         self.deny = widgets.Button(description="Deny", button_style="danger", icon="times")
         self.always = widgets.Button(
             description=f"Always allow {tool_name} this session",
             icon="check-double",
             layout=widgets.Layout(width="auto"),
         )
+        self.always.add_class(APPROVING_CLASS)
         self.stop = widgets.Button(description="Stop", button_style="warning", icon="stop")
         self.reason = widgets.Text(
             placeholder="reason for denying (optional; the model reads it)", layout=widgets.Layout(width="40em")
@@ -55,12 +65,16 @@ class ApprovalButtons:
 
     def _on(self, choice: Choice) -> Callable[[Any], None]:
         def clicked(_button: Any) -> None:
-            self.clicked_at = time.monotonic()
-            reason = self.reason.value.strip() if choice is Choice.DENY else ""
-            # The comm handler may run off the loop's thread (kernel subshells): settle thread-safely.
-            self._loop.call_soon_threadsafe(self._settle, Answer(choice, DecidedBy.CLICK, reason))
+            self.choose(choice, DecidedBy.CLICK)
 
         return clicked
+
+    def choose(self, choice: Choice, decided_by: DecidedBy) -> None:
+        """Answer as a click would (a deny takes the reason typed in the box); safe from any thread."""
+        self.clicked_at = time.monotonic()
+        reason = self.reason.value.strip() if choice is Choice.DENY else ""
+        # The comm handler may run off the loop's thread (kernel subshells): settle thread-safely.
+        self._loop.call_soon_threadsafe(self._settle, Answer(choice, decided_by, reason))
 
     def _settle(self, answer: Answer) -> None:
         if not self.answer.done():  # the first click wins; a double click is ignored
@@ -70,6 +84,34 @@ class ApprovalButtons:
         """Grey out every control (after the answer, or when the wait was interrupted)."""
         for control in (self.approve, self.deny, self.always, self.stop, self.reason):
             control.disabled = True
+
+
+class PendingPrompts:
+    """The button prompts waiting for an answer in this kernel, by tool call id."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, ApprovalButtons] = {}
+
+    def add(self, call_id: str, buttons: ApprovalButtons) -> None:
+        """List a prompt while it waits."""
+        self._waiting[call_id] = buttons
+
+    def remove(self, call_id: str) -> None:
+        """Forget a prompt (answered or interrupted)."""
+        self._waiting.pop(call_id, None)
+
+    def decide(self, call_id: str, choice: str) -> bool:
+        """Answer the prompt of `call_id` from the keyboard ("approve" or "deny"); False when no such
+        prompt waits (already answered, or asked some other way) or the choice is not one of those."""
+        buttons = self._waiting.get(call_id)
+        chosen = KEYBOARD_CHOICES.get(choice)
+        if buttons is None or chosen is None:
+            return False
+        buttons.choose(chosen, DecidedBy.KEYBOARD)
+        return True
+
+
+PENDING_PROMPTS = PendingPrompts()
 
 
 class ButtonAsker:
@@ -91,10 +133,12 @@ class ButtonAsker:
         )
         buttons = ApprovalButtons(request.call.name, asyncio.get_running_loop())
         self._show(buttons.box)
+        PENDING_PROMPTS.add(request.call.call_id, buttons)
         try:
             while not buttons.answer.done():
                 await asyncio.wait({buttons.answer}, timeout=WAIT_SLICE)
         finally:
+            PENDING_PROMPTS.remove(request.call.call_id)
             buttons.disable()
         answer = buttons.answer.result()
         if buttons.clicked_at is not None:

@@ -1,8 +1,9 @@
 """Kernel side of the JupyterLab companion: the `agent_magic` comm target and the event publisher.
 
 The frontend extension opens a comm to the target `agent_magic` once it sees agent_magic in use; the
-kernel then mirrors every turn's activity to it (see `lab_protocol.py` for the schema) and takes `stop`
-requests back. With no frontend listening (terminal IPython, nbclient, Notebook 7 or VS Code without the
+kernel then mirrors every turn's activity to it (see `lab_protocol.py` for the schema) and takes `stop`,
+`panel_request` (answered by `lab_panel.PanelFeed`) and `decide` (a keyboard approval, handed to the
+waiting button prompt) requests back. With no frontend listening (terminal IPython, nbclient, Notebook 7 or VS Code without the
 extension) no comm is ever opened and `handle()` only tracks the running turn: nothing is sent, nothing
 is queried, nothing fails. Usage numbers are the ledger's session totals, read once per session and then
 kept current from the events (`ledger/totals.py`), so the status bar shows the same numbers as `%agent
@@ -19,6 +20,7 @@ from agent_magic.events import (
     ApprovalDecided,
     ApprovalRequested,
     Event,
+    ReasoningDelta,
     TextDelta,
     ToolFinished,
     TurnEnded,
@@ -27,6 +29,7 @@ from agent_magic.events import (
 )
 from agent_magic.ledger.totals import empty_totals
 from agent_magic.ui import lab_protocol as protocol
+from agent_magic.ui.lab_panel import PanelFeed
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -52,11 +55,17 @@ class LabCommPublisher:
     """
 
     def __init__(
-        self, *, stop_turn: Callable[[], bool], read_totals: TotalsReader, current_session: Callable[[], str]
+        self,
+        *,
+        stop_turn: Callable[[], bool],
+        read_totals: TotalsReader,
+        current_session: Callable[[], str],
+        panel: PanelFeed | None = None,
     ) -> None:
         self._stop_turn = stop_turn
         self._read_totals = read_totals
         self._current_session = current_session
+        self._panel = panel or PanelFeed()
         self._seen_events = False
         self._tally: SessionTally | None = None
         self._comms: dict[str, Any] = {}
@@ -97,9 +106,19 @@ class LabCommPublisher:
         return self._tally
 
     def _on_msg(self, msg: dict[str, Any]) -> None:
-        kind = protocol.incoming_type(msg.get("content", {}).get("data"))
+        content = msg.get("content", {})
+        data = content.get("data")
+        kind = protocol.incoming_type(data)
         if kind == protocol.STOP:
             self._stop_turn()
+        elif kind == protocol.PANEL_REQUEST:
+            comm = self._comms.get(content.get("comm_id"))
+            if comm is not None:
+                self._panel.request(data["scope"], data["request_id"], lambda reply: self._send_to(comm, reply))
+        elif kind == protocol.DECIDE:
+            from agent_magic.ui.approval_widget import PENDING_PROMPTS  # deferred: ipywidgets' side
+
+            PENDING_PROMPTS.decide(data["call_id"], data["decision"])
 
     def broadcast(self, data: dict[str, Any]) -> None:
         """Send `data` to every open comm (none open: nothing happens)."""
@@ -126,7 +145,7 @@ class LabCommPublisher:
 
     def handle(self, event: Event) -> None:
         """Track the running turn and pending approvals; tell connected frontends what changed."""
-        if isinstance(event, TextDelta):
+        if isinstance(event, TextDelta | ReasoningDelta):
             return  # per token, and the frontend shows no text: the hottest path does nothing
         self._seen_events = True
         cell_id = self._running["cell_id"] if self._running else None
@@ -140,11 +159,13 @@ class LabCommPublisher:
             self.broadcast(message)
         elif isinstance(event, ApprovalDecided):
             self._approvals.pop(event.call.call_id, None)
-            self.broadcast(protocol.approval_decided_message(event, cell_id))
         elif isinstance(event, TurnEnded):
             self._running = None
             for call_id in [k for k, v in self._approvals.items() if v["turn_id"] == event.turn_id]:
                 del self._approvals[call_id]
+        for message in self._panel.live(event, cell_id):  # the decision itself is one of these
+            self.broadcast(message)
+        if isinstance(event, TurnEnded):
             self.broadcast(protocol.turn_ended_message(event, cell_id))
         changed = self._tally is not None and self._tally.apply(event)
         if self._comms and (changed or isinstance(event, Usage | ToolFinished | ApprovalDecided | TurnEnded)):

@@ -34,6 +34,34 @@ def cost_by_tool(usage: pd.DataFrame, tools: pd.DataFrame) -> pd.Series:
     return exploded.groupby("tools")["share"].sum().rename("cost_usd").sort_values(ascending=False)
 
 
+# Tool calls that did not run because someone (or no one) refused them, as `tool_calls()` labels them.
+REFUSED = ("denied", "stopped")
+
+
+def per_model(usage: pd.DataFrame) -> pd.DataFrame:
+    """`usage()` rows summed per model: calls, input, cached, output and reasoning tokens, cost_usd (NaN
+    when none of the model's calls had a price)."""
+    return usage.groupby("model", observed=True).agg(
+        calls=("turn", "size"),
+        input_tokens=("input_tokens", "sum"),
+        cached_tokens=("cached_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"),
+        reasoning_tokens=("reasoning_tokens", "sum"),
+        cost_usd=("cost_usd", lambda c: c.sum(min_count=1)),
+    )
+
+
+def per_tool(tools: pd.DataFrame) -> pd.DataFrame:
+    """`tool_calls()` rows counted per tool: calls, denied (refused: denied or stopped), failed (ran and
+    did not succeed)."""
+    refused = tools["decision"].isin(REFUSED)
+    return (
+        tools.assign(denied=refused, failed=(tools["ok"] == False) & ~refused)  # noqa: E712 (nullable)
+        .groupby("tool")
+        .agg(calls=("tool", "size"), denied=("denied", "sum"), failed=("failed", "sum"))
+    )
+
+
 def usage_report(usage: pd.DataFrame, tools: pd.DataFrame, *, prices_as_of: str) -> str:
     """The `%agent usage` text: totals, per model, per tool, and a one-time note on missing prices."""
     if usage.empty and tools.empty:
@@ -44,22 +72,10 @@ def usage_report(usage: pd.DataFrame, tools: pd.DataFrame, *, prices_as_of: str)
         f"{usage['session'].nunique()} sessions, {usage['turn'].nunique()} turns, {len(usage)} model calls, "
         f"${total:,.4f} (prices as of {prices_as_of})"
     ]
-    per_model = usage.groupby("model", observed=True).agg(
-        calls=("turn", "size"),
-        input_tokens=("input_tokens", "sum"),
-        cached_tokens=("cached_tokens", "sum"),
-        output_tokens=("output_tokens", "sum"),
-        cost_usd=("cost_usd", lambda c: c.sum(min_count=1)),
-    )
-    lines += ["", per_model.to_string(float_format=lambda v: f"{v:.4f}")]
+    models = per_model(usage).drop(columns="reasoning_tokens")
+    lines += ["", models.to_string(float_format=lambda v: f"{v:.4f}")]
     if not tools.empty:
-        refused = tools["decision"].isin(["denied", "stopped"])
-        per_tool = (
-            tools.assign(denied=refused, failed=(tools["ok"] == False) & ~refused)  # noqa: E712 (nullable)
-            .groupby("tool")
-            .agg(calls=("tool", "size"), denied=("denied", "sum"), failed=("failed", "sum"))
-        )
-        lines += ["", per_tool.to_string()]
+        lines += ["", per_tool(tools).to_string()]
     missing = sorted(usage.loc[~priced & (usage["status"] != "failed"), "model"].astype(str).unique())
     if missing:
         lines += [
