@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import time
 import uuid
 
 import pytest
@@ -23,6 +25,7 @@ from agent_magic.ledger.totals import empty_totals
 from agent_magic.llm.sse_server import StreamReply, text_chunks, usage_chunk
 from agent_magic.ui import lab_protocol
 from agent_magic.ui.lab_comm import LabCommPublisher
+from agent_magic.ui.lab_panel import PanelFeed
 
 IDS = {"session_id": "s1", "turn_id": "t1"}
 CALL = ToolCall("call1", "write_file", '{"path": "notes.txt"}')
@@ -164,6 +167,40 @@ def test_usage_is_the_ledger_baseline_plus_the_turns_events_whatever_the_subscri
     assert reads == ["s1"]  # the ledger is read once for the session, not after every event
 
 
+def test_a_panel_request_is_answered_to_the_comm_that_asked(stops):
+    scopes = []
+
+    def unreadable(scope: str):
+        scopes.append(scope)
+        raise OSError("disk gone")
+
+    panel = PanelFeed(read=unreadable)
+    publisher = LabCommPublisher(stop_turn=stops, read_totals=empty_totals, current_session=lambda: "s1", panel=panel)
+    asking, other = FakeComm("asking"), FakeComm("other")
+    publisher.open(asking, {})
+    publisher.open(other, {})
+    request = {"v": 1, "type": "panel_request", "request_id": "r1", "scope": "all"}
+
+    asking.on_msg_callback({"content": {"comm_id": "asking", "data": request}})
+
+    assert scopes == ["all"]
+    assert asking.types() == ["state", "panel"] and other.types() == ["state"]
+    assert asking.sent[-1]["error"] == "the ledger could not be read: OSError: disk gone"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"v": 1, "type": "panel_request", "request_id": "r1", "scope": "everything"},
+        {"v": 1, "type": "panel_request", "scope": "all"},
+        {"v": 1, "type": "decide", "call_id": "c", "decision": "always"},
+        {"v": 1, "type": "decide", "decision": "approve"},
+    ],
+)
+def test_malformed_requests_are_ignored(data):
+    assert lab_protocol.incoming_type(data) is None
+
+
 def test_messages_of_another_schema_version_are_ignored(publisher, stops):
     comm = FakeComm()
     publisher.open(comm, {})
@@ -252,7 +289,7 @@ def test_stop_over_the_comm_ends_the_running_turn_quietly(kernel, script):
             sent.append(True)
             kernel.send_comm(comm_id, {"v": 1, "type": "stop"})
 
-    run = kernel.execute("%%agent\nTalk for a while.", on_message=stop_once_streaming, timeout=30)
+    run = kernel.execute("%%agent\nTalk for a while.", allow_stdin=True, on_message=stop_once_streaming, timeout=30)
 
     assert run.status == "ok" and run.error is None, run.text
     ended = [m for m in comm_data(run, comm_id) if m["type"] == "turn_ended"]
@@ -270,3 +307,70 @@ def test_reloading_the_extension_closes_the_comm_so_the_frontend_reconnects(kern
     assert [m["content"]["comm_id"] for m in closed] == [comm_id]
     new_id, state = open_frontend_comm(kernel)
     assert new_id != comm_id and state["type"] == "state"
+
+
+def comm_messages_until(kernel, comm_id: str, kind: str, timeout: float = 30.0) -> dict:
+    """Read iopub until the kernel sends `comm_id` a message of type `kind` (outside any execution)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = kernel.client.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        content = msg["content"]
+        if (
+            msg["header"]["msg_type"] == "comm_msg"
+            and content["comm_id"] == comm_id
+            and content["data"]["type"] == kind
+        ):
+            return content["data"]
+    raise TimeoutError(f"no {kind} message")
+
+
+@pytest.mark.kernel
+def test_the_panel_gets_the_notebook_s_usage_and_decisions_from_the_ledger(kernel, script):
+    script.add_tool_calls(("write_file", json.dumps({"path": "a.txt", "content": "x"})))
+    script.add_text("Could not write.")
+    kernel.execute("%%agent\nwrite a.txt")  # headless: the write is denied by the headless policy
+    comm_id, _ = open_frontend_comm(kernel)
+
+    kernel.send_comm(comm_id, {"v": 1, "type": "panel_request", "request_id": "r1", "scope": "notebook"})
+    panel = comm_messages_until(kernel, comm_id, "panel")
+
+    assert (panel["request_id"], panel["scope"], panel["error"], panel["live"]) == ("r1", "notebook", None, [])
+    assert [(m["model"], m["calls"]) for m in panel["by_model"]] == [("test-model", 2)]
+    assert panel["by_tool"] == [{"tool": "write_file", "calls": 1, "denied": 1, "failed": 0}]
+    (decision,) = panel["approvals"]
+    assert (decision["tool"], decision["decision"], decision["decided_by"]) == (
+        "write_file",
+        "denied",
+        "headless policy",
+    )
+    assert len(panel["points"]) == 2
+
+
+@pytest.mark.kernel
+def test_a_keyboard_approval_over_the_comm_answers_the_waiting_prompt(kernel, script, workspace):
+    from test_approvals_kernel import ADD_TOUCH_TOOL, ask_to_touch
+
+    assert kernel.execute(ADD_TOUCH_TOOL).status == "ok"
+    comm_id, _ = open_frontend_comm(kernel)
+    ask_to_touch(script, "keyed.txt")
+    decided = []
+
+    def approve_from_the_keyboard(msg, real_kernel):
+        data = msg["content"].get("data", {})
+        if msg["header"]["msg_type"] == "comm_msg" and data.get("type") == "approval_requested" and not decided:
+            decided.append(data["call_id"])
+            real_kernel.send_comm(comm_id, {"v": 1, "type": "decide", "call_id": "unknown", "decision": "approve"})
+            real_kernel.send_comm(
+                comm_id, {"v": 1, "type": "decide", "call_id": data["call_id"], "decision": "approve"}
+            )
+
+    run = kernel.execute("%%agent\ntouch it", allow_stdin=True, on_message=approve_from_the_keyboard, timeout=60)
+
+    assert run.status == "ok", run.text
+    assert (workspace / "keyed.txt").read_text() == "made"
+    assert "✅ `touch`: **approved** by keyboard shortcut" in run.text
+    audit = [m for m in comm_data(run, comm_id) if m["type"] == "approval_decided"]
+    assert audit[0]["decided_by"] == "keyboard shortcut" and audit[0]["call_id"] == decided[0]
