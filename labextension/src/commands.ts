@@ -1,20 +1,19 @@
 import type { JupyterFrontEnd } from '@jupyterlab/application';
-import { Dialog, ICommandPalette, showDialog } from '@jupyterlab/apputils';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
-import { showPopup } from '@jupyterlab/statusbar';
 import { LabIcon, tableRowsIcon } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
 
-import { renderSummary } from './format';
+import { decidePending, pendingRequest } from './keyboard';
 import { KernelConnections } from './kernels';
-import { emptyUsage } from './protocol';
-import { AgentStatusItem } from './statusbar';
+import { PANEL_ID } from './panel';
 
 /** Command ids. */
 export namespace CommandIDs {
   export const insertCell = 'agent-magic:insert-cell';
   export const stopTurn = 'agent-magic:stop-turn';
   export const showUsage = 'agent-magic:show-usage';
+  export const approvePending = 'agent-magic:approve-pending';
+  export const denyPending = 'agent-magic:deny-pending';
 }
 
 /** The source of a new agent cell (the cursor goes on the second line). */
@@ -37,14 +36,13 @@ export const agentIcon = new LabIcon({ name: 'agent-magic:agent', svgstr: AGENT_
 export const agentStopIcon = new LabIcon({ name: 'agent-magic:stop', svgstr: STOP_SVG });
 
 /**
- * Register the three commands, in the palette when there is one.
- * `statusItem` anchors the usage popup; without a status bar the usage opens in a dialog.
+ * Register the commands, in the palette when there is one: insert a cell, stop the turn, show the usage
+ * & audit panel, approve / deny the active notebook's pending request (shortcuts in the settings).
  */
 export function addCommands(
   app: JupyterFrontEnd,
   tracker: INotebookTracker,
   connections: KernelConnections,
-  statusItem: AgentStatusItem | null,
   palette: ICommandPalette | null
 ): void {
   const current = () => connections.forPanel(tracker.currentWidget);
@@ -81,19 +79,27 @@ export function addCommands(
   });
   app.commands.addCommand(CommandIDs.showUsage, {
     label: 'Show agent usage',
-    caption: 'Tokens and dollars of this session, per model and per tool',
+    caption: 'Cost and tokens over time, per model and per tool, and the approval audit',
     icon: tableRowsIcon,
-    execute: async () => {
-      const connection = current();
-      if (statusItem && statusItem.isVisible) {
-        showPopup({ body: statusItem.summaryWidget(), anchor: statusItem, align: 'left' });
-        return;
-      }
-      const body = new Widget({ node: renderSummary(connection?.state.usage ?? emptyUsage()) });
-      await showDialog({ title: 'Agent usage', body, buttons: [Dialog.okButton()] });
-    }
+    execute: () => app.shell.activateById(PANEL_ID)
   });
-  for (const command of [CommandIDs.insertCell, CommandIDs.stopTurn, CommandIDs.showUsage]) {
+  const describe = (verb: string) => (): string => {
+    const request = pendingRequest(current());
+    return request ? `${verb} the pending agent request (${request.tool})` : `${verb} the pending agent request`;
+  };
+  app.commands.addCommand(CommandIDs.approvePending, {
+    label: describe('Approve'),
+    caption: "Approve the active notebook's oldest agent request waiting for a decision",
+    isEnabled: () => pendingRequest(current()) !== null,
+    execute: () => decidePending(current(), 'approve')
+  });
+  app.commands.addCommand(CommandIDs.denyPending, {
+    label: describe('Deny'),
+    caption: "Deny the active notebook's oldest agent request waiting for a decision (with the reason typed in its box)",
+    isEnabled: () => pendingRequest(current()) !== null,
+    execute: () => decidePending(current(), 'deny')
+  });
+  for (const command of Object.values(CommandIDs)) {
     palette?.addItem({ command, category: 'Agent' });
   }
 }

@@ -1,6 +1,14 @@
 import type { Kernel, KernelMessage as Msg } from '@jupyterlab/services';
 
-import { COMM_TARGET, parseKernelMessage, stopMessage } from './protocol';
+import {
+  COMM_TARGET,
+  decideMessage,
+  FrontendMessage,
+  PanelScope,
+  panelRequestMessage,
+  parseKernelMessage,
+  stopMessage
+} from './protocol';
 import { AgentKernelState } from './state';
 
 /**
@@ -36,13 +44,28 @@ export class AgentConnection {
     return this._comm !== null;
   }
 
-  /** Ask the kernel to stop the running turn; false when there is no comm to ask over. */
-  stop(): boolean {
+  /** Send a message to the kernel; false when there is no comm to send it over. */
+  send(message: FrontendMessage): boolean {
     if (!this._comm) {
       return false;
     }
-    this._comm.send(stopMessage() as any);
+    this._comm.send(message as any);
     return true;
+  }
+
+  /** Ask the kernel to stop the running turn. */
+  stop(): boolean {
+    return this.send(stopMessage());
+  }
+
+  /** Ask the kernel for the usage & audit panel's data (answered by a `panel` message). */
+  requestPanel(requestId: string, scope: PanelScope): boolean {
+    return this.send(panelRequestMessage(requestId, scope));
+  }
+
+  /** Approve or deny the pending call `callId` (the keyboard commands). */
+  decide(callId: string, decision: 'approve' | 'deny'): boolean {
+    return this.send(decideMessage(callId, decision));
   }
 
   /** Open the comm, unless it is open already. */

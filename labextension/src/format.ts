@@ -37,7 +37,8 @@ export function statusText(usage: IUsageSummary): string {
   return `${formatTokens(usage.tokens)} tok · ${sessionCost(usage)}`;
 }
 
-function table(head: string[], rows: string[][]): HTMLTableElement {
+/** A table with a header row and one row per entry (text only: values are never parsed as HTML). */
+export function table(head: string[], rows: string[][]): HTMLTableElement {
   const element = document.createElement('table');
   const headRow = element.createTHead().insertRow();
   for (const text of head) {
@@ -49,55 +50,10 @@ function table(head: string[], rows: string[][]): HTMLTableElement {
   for (const row of rows) {
     const tr = body.insertRow();
     for (const text of row) {
-      tr.insertCell().textContent = text;
+      const cell = tr.insertCell();
+      cell.textContent = text;
+      cell.title = text; // the whole value, where a narrow column cuts it short
     }
   }
   return element;
-}
-
-/**
- * The per-model / per-tool summary as a DOM node (the status bar popup and "Show agent usage").
- */
-export function renderSummary(usage: IUsageSummary): HTMLElement {
-  const node = document.createElement('div');
-  node.className = 'jp-AgentMagic-summary';
-  const total = document.createElement('p');
-  total.className = 'jp-AgentMagic-total';
-  total.textContent =
-    `This conversation: ${usage.model_calls} model calls, ${formatTokens(usage.input_tokens)} input + ` +
-    `${formatTokens(usage.output_tokens)} output tokens, ${sessionCost(usage)}`;
-  node.appendChild(total);
-  if (usage.unpriced_models.length > 0) {
-    const note = document.createElement('p');
-    note.textContent = `No price for ${usage.unpriced_models.join(', ')}: set AgentMagic.prices to count them.`;
-    node.appendChild(note);
-  }
-  if (usage.by_model.length === 0) {
-    const empty = document.createElement('p');
-    empty.textContent = 'No model calls in this conversation yet.';
-    node.appendChild(empty);
-    return node;
-  }
-  node.appendChild(
-    table(
-      ['model', 'calls', 'input', 'cached', 'output', 'cost'],
-      usage.by_model.map(m => [
-        m.model,
-        String(m.calls),
-        String(m.input_tokens),
-        String(m.cached_tokens),
-        String(m.output_tokens),
-        formatCost(m.cost_usd)
-      ])
-    )
-  );
-  if (usage.by_tool.length > 0) {
-    node.appendChild(
-      table(
-        ['tool', 'calls', 'denied', 'failed'],
-        usage.by_tool.map(t => [t.tool, String(t.calls), String(t.denied), String(t.failed)])
-      )
-    );
-  }
-  return node;
 }

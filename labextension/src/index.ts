@@ -1,9 +1,12 @@
 /**
  * agent-magic: the JupyterLab 4 companion of the agent_magic kernel extension.
  *
- * - status bar: the active notebook kernel's agent tokens and dollars, a spinner while a turn runs,
- *   a per-model / per-tool summary on click;
+ * - status bar: the active notebook kernel's agent tokens and dollars, a spinner while a turn runs;
+ *   a click opens the usage & audit side panel (cost and tokens over time, per model and per tool,
+ *   every approval decision), for the active notebook or all notebooks, live while turns run;
  * - a notification when an approval waits in a cell that is not on screen;
+ * - approve / deny the pending request from the keyboard (shortcuts in the settings), and no stray
+ *   Enter on a focused Approve button;
  * - `%%agent` cells highlighted as Markdown;
  * - commands "Insert agent cell", "Stop agent turn", "Show agent usage" (palette and toolbar).
  */
@@ -13,11 +16,13 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { notifierHost } from './cells';
-import { addCommands, CommandIDs } from './commands';
+import { addCommands, agentIcon, CommandIDs } from './commands';
 import { AgentConnection } from './connection';
 import { AgentCellHighlighter, IHighlightableCell } from './highlight';
+import { guardApprovingButtons } from './keyboard';
 import { KernelConnections } from './kernels';
 import { ApprovalNotifier } from './notify';
+import { AgentPanel } from './panel';
 import { AgentStatusItem } from './statusbar';
 
 /** Highlight a panel's `%%agent` cells as Markdown, now and as cells are added. */
@@ -65,12 +70,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const connections = new KernelConnections();
     const showUsage = (): void => void app.commands.execute(CommandIDs.showUsage);
     const statusItem = statusBar ? new AgentStatusItem(showUsage) : null;
+    const panel = new AgentPanel();
+    panel.title.icon = agentIcon;
+    app.shell.add(panel, 'right', { rank: 900 });
     const followActive = (): void => {
+      const active = connections.forPanel(tracker.currentWidget);
       if (statusItem) {
-        statusItem.state = connections.forPanel(tracker.currentWidget)?.state ?? null;
+        statusItem.state = active?.state ?? null;
       }
-      app.commands.notifyCommandChanged(CommandIDs.stopTurn);
+      panel.follow(active, tracker.currentWidget?.title.label ?? '');
+      for (const command of [CommandIDs.stopTurn, CommandIDs.approvePending, CommandIDs.denyPending]) {
+        app.commands.notifyCommandChanged(command);
+      }
     };
+    guardApprovingButtons(document);
     if (statusBar && statusItem) {
       statusBar.registerStatusItem('agent-magic:status', {
         item: statusItem,
@@ -80,7 +93,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         activeStateChanged: statusItem.activeChanged
       });
     }
-    addCommands(app, tracker, connections, statusItem, palette);
+    addCommands(app, tracker, connections, palette);
 
     const notifiers = new Map<AgentConnection, ApprovalNotifier>();
     const reconcile = (): void => {
@@ -90,9 +103,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     connections.added.connect((_, connection) => {
       notifiers.set(connection, new ApprovalNotifier(notifierHost(app, connections, connection)));
-      connection.state.changed.connect(() => {
+      connection.state.changed.connect((_, message) => {
         followActive();
         reconcile();
+        if (message?.type === 'turn_ended' && connection !== panel.connection && panel.model.scope === 'all') {
+          panel.refresh(); // another notebook's turn is in the ledger now
+        }
       });
       connection.kernel.disposed.connect(() => {
         notifiers.get(connection)?.update([]);

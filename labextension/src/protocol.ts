@@ -1,5 +1,7 @@
 /**
- * The messages exchanged with the kernel over the `agent_magic` comm: schema version 1.
+ * The messages exchanged with the kernel over the `agent_magic` comm: schema version 1 (the usage &
+ * audit panel added `model_call`, `tool_call`, `panel`, the audit fields of `approval_decided`, and the
+ * requests `panel_request` and `decide`).
  *
  * Mirrors `agent_magic/ui/lab_protocol.py`; docs/jupyterlab.md documents the schema. Every message is a JSON
  * object with `v` (the schema version) and `type`. Unknown types are ignored, so fields and types can
@@ -66,6 +68,100 @@ export interface IApprovalRequested {
   cell_id: string | null;
 }
 
+/** A decision on a tool call: what the approval audit shows. */
+export interface IApprovalDecided {
+  v: number;
+  type: 'approval_decided';
+  turn_id: string;
+  call_id: string;
+  /** approved, denied or stopped. */
+  decision: string;
+  cell_id: string | null;
+  /** The tool (sent since the usage & audit panel; absent from older kernels). */
+  tool?: string;
+  /** A one-line summary of the arguments, secrets masked. */
+  arguments?: string;
+  /** user click, keyboard shortcut, stdin, rule, pre-approval, session allow, headless policy, no approver. */
+  decided_by?: string;
+  reason?: string;
+  /** Unix seconds. */
+  at?: number;
+}
+
+/** One model call's tokens and dollars, as it happens. */
+export interface IModelCall {
+  v: number;
+  type: 'model_call';
+  turn_id: string;
+  at: number;
+  model: string;
+  input_tokens: number;
+  cached_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_usd: number | null;
+}
+
+/** A tool call is over: it ran (`ok`) or was refused. */
+export interface IToolCall {
+  v: number;
+  type: 'tool_call';
+  turn_id: string;
+  call_id: string;
+  tool: string;
+  at: number;
+  ok: boolean | null;
+  refused: boolean;
+}
+
+/** One point of the panel's chart: a model call, or the calls of a time bucket. */
+export interface IPoint {
+  at: number;
+  tokens: number;
+  cost_usd: number | null;
+}
+
+/** Totals of one model in the panel. */
+export interface IPanelModel {
+  model: string;
+  calls: number;
+  input_tokens: number;
+  cached_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_usd: number | null;
+}
+
+/** One decision of the panel's approval audit. */
+export interface IAuditRow {
+  turn_id: string;
+  call_id: string;
+  at: number;
+  tool: string;
+  arguments: string;
+  decision: string;
+  decided_by: string;
+}
+
+/** What the panel can show: the running notebook's records, or every notebook's. */
+export type PanelScope = 'notebook' | 'all';
+
+/** The answer to a `panel_request`: the ledger's records, without the turns `live` tells. */
+export interface IPanelData {
+  v: number;
+  type: 'panel';
+  request_id: string;
+  scope: PanelScope;
+  points: IPoint[];
+  by_model: IPanelModel[];
+  by_tool: IToolUsage[];
+  approvals: IAuditRow[];
+  /** The messages already sent about the turns left out of the snapshot (running ones), in order. */
+  live: KernelMessage[];
+  /** Why the ledger could not be read, or null. */
+  error: string | null;
+}
+
 /** Kernel → frontend messages. */
 export type KernelMessage =
   | {
@@ -86,24 +182,23 @@ export type KernelMessage =
       model: string;
     }
   | IApprovalRequested
-  | {
-      v: number;
-      type: 'approval_decided';
-      turn_id: string;
-      call_id: string;
-      decision: string;
-      cell_id: string | null;
-    }
+  | IApprovalDecided
   | {
       v: number;
       type: 'turn_ended';
       turn_id: string;
       cell_id: string | null;
       state: string;
-    };
+    }
+  | IModelCall
+  | IToolCall
+  | IPanelData;
 
 /** Frontend → kernel messages. */
-export type FrontendMessage = { v: number; type: 'stop' };
+export type FrontendMessage =
+  | { v: number; type: 'stop' }
+  | { v: number; type: 'panel_request'; request_id: string; scope: PanelScope }
+  | { v: number; type: 'decide'; call_id: string; decision: 'approve' | 'deny' };
 
 const KNOWN_TYPES = new Set([
   'state',
@@ -111,7 +206,10 @@ const KNOWN_TYPES = new Set([
   'turn_started',
   'approval_requested',
   'approval_decided',
-  'turn_ended'
+  'turn_ended',
+  'model_call',
+  'tool_call',
+  'panel'
 ]);
 
 /**
@@ -134,12 +232,29 @@ export function parseKernelMessage(data: unknown): KernelMessage | null {
   if ((record.type === 'usage' || record.type === 'state') && !hasUsage((data as { usage?: unknown }).usage)) {
     return null;
   }
+  if (record.type === 'panel') {
+    const panel = data as Partial<IPanelData>;
+    const lists = [panel.points, panel.by_model, panel.by_tool, panel.approvals, panel.live];
+    if (typeof panel.request_id !== 'string' || !lists.every(Array.isArray)) {
+      return null;
+    }
+  }
   return data as KernelMessage;
 }
 
 /** The message that asks the kernel to stop the running turn. */
 export function stopMessage(): FrontendMessage {
   return { v: SCHEMA_VERSION, type: 'stop' };
+}
+
+/** The message that asks the kernel for the panel's data in `scope`. */
+export function panelRequestMessage(requestId: string, scope: PanelScope): FrontendMessage {
+  return { v: SCHEMA_VERSION, type: 'panel_request', request_id: requestId, scope };
+}
+
+/** The message that approves or denies the pending call `callId` (as the keyboard commands do). */
+export function decideMessage(callId: string, decision: 'approve' | 'deny'): FrontendMessage {
+  return { v: SCHEMA_VERSION, type: 'decide', call_id: callId, decision };
 }
 
 /** An empty summary, shown before the kernel has reported anything. */

@@ -1,13 +1,12 @@
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { renderSummary, statusText } from './format';
-import { emptyUsage } from './protocol';
+import { statusText } from './format';
 import { AgentKernelState } from './state';
 
 /**
  * The status bar item: the active notebook kernel's session tokens and dollars, a spinner while an
- * agent turn runs. Clicking it calls `onClick` (the plugin opens the summary popup).
+ * agent turn runs. Clicking it calls `onClick` (the plugin opens the usage & audit panel).
  */
 export class AgentStatusItem extends Widget {
   private _state: AgentKernelState | null = null;
@@ -19,7 +18,7 @@ export class AgentStatusItem extends Widget {
   constructor(private readonly _onClick: (item: AgentStatusItem) => void) {
     super();
     this.addClass('jp-AgentMagic-status');
-    this.node.title = 'Agent usage in this session (click for the per-model / per-tool summary)';
+    this.node.title = 'Agent usage in this session (click for the usage & audit panel)';
     this._spinner.className = 'jp-AgentMagic-spinner';
     this._label.className = 'jp-AgentMagic-label';
     this.node.append(this._spinner, this._label);
@@ -62,13 +61,6 @@ export class AgentStatusItem extends Widget {
       this._wasActive = this.active;
       this._activeChanged.emit();
     }
-  }
-
-  /** A fresh summary body for the popup. */
-  summaryWidget(): Widget {
-    const body = new Widget({ node: renderSummary(this._state?.usage ?? emptyUsage()) });
-    body.addClass('jp-AgentMagic-popup');
-    return body;
   }
 
   dispose(): void {

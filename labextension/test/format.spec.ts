@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { formatCost, formatTokens, renderSummary, sessionCost, statusText } from '../src/format';
+import { formatCost, formatTokens, sessionCost, statusText, table } from '../src/format';
 import { emptyUsage } from '../src/protocol';
 import { usage } from './fixtures';
 
@@ -42,26 +42,13 @@ describe('sessionCost and statusText', () => {
   });
 });
 
-describe('renderSummary', () => {
-  it('has one row per model and per tool', () => {
-    const node = renderSummary(usage());
-    const tables = node.querySelectorAll('table');
-    expect(tables).toHaveLength(2);
-    expect([...tables[0].querySelectorAll('tbody td')].map(td => td.textContent)).toEqual([
-      'demo', '2', '1200', '0', '300', '$0.0048'
-    ]);
-    expect(tables[1].querySelector('tbody td')?.textContent).toBe('write_file');
-    expect(node.textContent).toContain('2 model calls');
-  });
-
-  it('names unpriced models', () => {
-    const node = renderSummary(usage({ unpriced_models: ['llama3.1'] }));
-    expect(node.textContent).toContain('No price for llama3.1');
-  });
-
-  it('says so when nothing ran yet', () => {
-    const node = renderSummary(emptyUsage());
-    expect(node.querySelector('table')).toBeNull();
-    expect(node.textContent).toContain('No model calls');
+describe('table', () => {
+  it('has a header and one row per entry, as text', () => {
+    const node = table(['tool', 'calls'], [['<b>x</b>', '2']]);
+    expect([...node.querySelectorAll('th')].map(th => th.textContent)).toEqual(['tool', 'calls']);
+    const cell = node.querySelector('tbody td') as HTMLElement;
+    expect(cell.textContent).toBe('<b>x</b>');
+    expect(cell.querySelector('b')).toBeNull();
+    expect(cell.title).toBe('<b>x</b>');
   });
 });

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { emptyUsage, parseKernelMessage, SCHEMA_VERSION, stopMessage } from '../src/protocol';
-import { approval, usage } from './fixtures';
+import {
+  decideMessage,
+  emptyUsage,
+  panelRequestMessage,
+  parseKernelMessage,
+  SCHEMA_VERSION,
+  stopMessage
+} from '../src/protocol';
+import { approval, modelCall, panel, usage } from './fixtures';
 
 describe('parseKernelMessage', () => {
   it('accepts every version-1 message type', () => {
@@ -11,7 +18,10 @@ describe('parseKernelMessage', () => {
       { v: 1, type: 'turn_started', session_id: 's', turn_id: 't', cell_id: 'c', execution_count: 3, model: 'demo' },
       approval(),
       { v: 1, type: 'approval_decided', turn_id: 't', call_id: 'call1', decision: 'approved', cell_id: 'c' },
-      { v: 1, type: 'turn_ended', turn_id: 't', cell_id: 'c', state: 'completed' }
+      { v: 1, type: 'turn_ended', turn_id: 't', cell_id: 'c', state: 'completed' },
+      modelCall(),
+      { v: 1, type: 'tool_call', turn_id: 't', call_id: 'c1', tool: 'read_file', at: 1, ok: true, refused: false },
+      panel('r1')
     ];
     for (const message of messages) {
       expect(parseKernelMessage(message)).toEqual(message);
@@ -29,6 +39,11 @@ describe('parseKernelMessage', () => {
     expect(parseKernelMessage(null)).toBeNull();
   });
 
+  it('ignores a panel answer without its lists', () => {
+    const { points: _points, ...partial } = panel('r1');
+    expect(parseKernelMessage(partial)).toBeNull();
+  });
+
   it('ignores a usage message without a summary', () => {
     expect(parseKernelMessage({ v: 1, type: 'usage', usage: { tokens: 3 } })).toBeNull();
   });
@@ -37,6 +52,11 @@ describe('parseKernelMessage', () => {
 describe('frontend messages', () => {
   it('stop carries the schema version', () => {
     expect(stopMessage()).toEqual({ v: SCHEMA_VERSION, type: 'stop' });
+  });
+
+  it('panel requests and decisions name what they ask for', () => {
+    expect(panelRequestMessage('r1', 'all')).toEqual({ v: 1, type: 'panel_request', request_id: 'r1', scope: 'all' });
+    expect(decideMessage('call1', 'deny')).toEqual({ v: 1, type: 'decide', call_id: 'call1', decision: 'deny' });
   });
 
   it('the empty summary has nothing spent', () => {
