@@ -86,7 +86,7 @@ def style_of(cell, word: str) -> dict:
     return cell.page.evaluate(STYLE_OF_WORD, [cell.element_handle(), word])
 
 
-def test_status_bar_shows_the_cost_of_an_agent_cell_and_its_summary(lab, page):
+def test_status_bar_shows_the_cost_of_an_agent_cell_and_opens_the_usage_panel(lab, page):
     lab.write_notebook("cost.ipynb", f"{LOAD}\n{DEMO_PRICES}", "%%agent --model demo\nlist the files")
     ready(page, lab, "cost.ipynb")
     status = page.locator(".jp-AgentMagic-status")
@@ -102,13 +102,12 @@ def test_status_bar_shows_the_cost_of_an_agent_cell_and_its_summary(lab, page):
         status.inner_text()
     )
     status.click()
-    popup = page.locator(".jp-AgentMagic-popup")
-    popup.wait_for(timeout=WAIT_MS)
-    rows = popup.locator("tbody tr")
-    assert rows.first.locator("td").first.inner_text() == "demo"
-    assert "list_files" in popup.inner_text()
+    panel = page.locator(".jp-AgentMagic-panel")
+    panel.locator("tbody tr").first.wait_for(timeout=WAIT_MS)
+    assert panel.locator("tbody tr").first.locator("td").first.inner_text() == "demo"
+    assert "list_files" in panel.inner_text()
     total = re.search(r"\$0\.\d+", status.inner_text()).group()
-    assert total in popup.inner_text(), "the popup and the status bar show the same dollars"
+    assert total in panel.inner_text(), "the panel and the status bar show the same dollars"
     screenshot(page.locator("#main"), "lab-status-bar.png")
 
 
