@@ -35,9 +35,9 @@ MESSAGE_OVERHEAD = 550
 # What redraws may cost beyond the settled text: a fixed allowance (short answers stream smoothly), plus
 # a share of the text received (long fast answers) or an amount per second of streaming (slow ones),
 # whichever is more.
-REDRAW_ALLOWANCE = 16_000
+REDRAW_ALLOWANCE = 12_000
 REDRAW_SHARE = 0.4
-REDRAW_BYTES_PER_SECOND = 1_500
+REDRAW_BYTES_PER_SECOND = 1_200
 # With nobody watching, finished blocks are sent in batches of at least this many characters.
 UNWATCHED_BATCH_CHARS = 4_000
 

@@ -40,8 +40,15 @@ export function stepLine(values: { x: number; y: number }[], xMax: number, yMax:
   return corners.join(' ');
 }
 
-function clock(seconds: number): string {
-  return new Date(seconds * 1000).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+/** The time span of the chart: `14:02 – 14:09` within a day, with dates across days. */
+export function span(start: number, end: number): string {
+  const first = new Date(start * 1000);
+  const last = new Date(end * 1000);
+  const hours: Intl.DateTimeFormatOptions = { hour: '2-digit', minute: '2-digit' };
+  const dated: Intl.DateTimeFormatOptions = { month: 'short', day: 'numeric', ...hours };
+  const sameDay = first.toDateString() === last.toDateString();
+  const format = sameDay ? hours : dated;
+  return `${first.toLocaleString([], format)} – ${last.toLocaleString([], format)}`;
 }
 
 /**
@@ -79,7 +86,7 @@ export function renderChart(points: IPoint[]): HTMLElement {
   const entries: [string, string][] = [
     ['jp-AgentMagic-chart-tokens', `${formatTokens(last.tokens)} tokens`],
     ['jp-AgentMagic-chart-cost', formatCost(last.cost)],
-    ['', `${clock(start)} – ${clock(end)}`]
+    ['jp-AgentMagic-chart-span', span(start, end)]
   ];
   for (const [className, text] of entries) {
     const entry = document.createElement('span');

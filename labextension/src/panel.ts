@@ -5,7 +5,7 @@ import { renderChart } from './chart';
 import { AgentConnection } from './connection';
 import { formatCost, formatTokens, table } from './format';
 import { PanelModel } from './panelmodel';
-import { KernelMessage, PanelScope } from './protocol';
+import { IAuditRow, KernelMessage, PanelScope } from './protocol';
 
 /** The panel's widget id (for `app.shell.activateById`). */
 export const PANEL_ID = 'agent-magic-panel';
@@ -38,6 +38,36 @@ function time(seconds: number): string {
     minute: '2-digit',
     second: '2-digit'
   });
+}
+
+/** The decisions, newest first: when, which tool, the decision and who made it, then the arguments. */
+export function auditList(rows: IAuditRow[]): HTMLElement {
+  const list = document.createElement('ol');
+  list.className = 'jp-AgentMagic-audit';
+  for (const row of rows) {
+    const item = document.createElement('li');
+    item.dataset.decision = row.decision;
+    const head = document.createElement('div');
+    const parts: [string, string][] = [
+      ['jp-AgentMagic-audit-time', time(row.at)],
+      ['jp-AgentMagic-audit-tool', row.tool],
+      ['jp-AgentMagic-audit-decision', row.decision],
+      ['jp-AgentMagic-audit-by', `by ${row.decided_by}`]
+    ];
+    for (const [className, text] of parts) {
+      const span = document.createElement('span');
+      span.className = className;
+      span.textContent = text;
+      head.appendChild(span);
+    }
+    const args = document.createElement('div');
+    args.className = 'jp-AgentMagic-audit-arguments';
+    args.textContent = row.arguments;
+    args.title = row.arguments;
+    item.append(head, args);
+    list.appendChild(item);
+  }
+  return list;
 }
 
 /**
@@ -169,26 +199,23 @@ export class AgentPanel extends Widget {
       const rows = model.byModel.map(m => [
         m.model,
         String(m.calls),
-        formatTokens(m.input_tokens),
-        formatTokens(m.output_tokens),
-        formatTokens(m.reasoning_tokens),
+        formatTokens(m.input_tokens + m.output_tokens),
         formatCost(m.cost_usd)
       ]);
-      body.appendChild(section('Per model', table(['model', 'calls', 'input', 'output', 'reasoning', 'cost'], rows)));
+      const models = table(['model', 'calls', 'tokens', 'cost'], rows);
+      model.byModel.forEach((m, index) => {
+        models.tBodies[0].rows[index].cells[2].title =
+          `${m.input_tokens} input (${m.cached_tokens} cached) + ${m.output_tokens} output ` +
+          `(${m.reasoning_tokens} reasoning) tokens`;
+      });
+      body.appendChild(section('Per model', models));
     }
     if (model.byTool.length) {
       const rows = model.byTool.map(t => [t.tool, String(t.calls), String(t.denied), String(t.failed)]);
       body.appendChild(section('Per tool', table(['tool', 'calls', 'denied', 'failed'], rows)));
     }
     const audit = model.audit;
-    const decisions = audit.length
-      ? table(
-          ['time', 'tool', 'arguments', 'decision', 'decided by'],
-          audit.map(a => [time(a.at), a.tool, a.arguments, a.decision, a.decided_by])
-        )
-      : paragraph('No approval decisions yet.');
-    decisions.classList.add('jp-AgentMagic-audit');
-    body.appendChild(section('Approval audit', decisions));
+    body.appendChild(section('Approval audit', audit.length ? auditList(audit) : paragraph('No approval decisions yet.')));
   }
 
   dispose(): void {

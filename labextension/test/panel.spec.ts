@@ -44,13 +44,14 @@ describe('AgentPanel', () => {
     const text = widget.node.textContent ?? '';
     expect(text).toContain('Agent usage — analysis.ipynb');
     expect(text).toContain('2 model calls · 2.4k tokens · $0.0040');
-    const audit = widget.node.querySelector('.jp-AgentMagic-audit tbody tr');
-    expect([...(audit?.querySelectorAll('td') ?? [])].slice(1).map(td => td.textContent)).toEqual([
+    const newest = widget.node.querySelector('.jp-AgentMagic-audit li') as HTMLElement;
+    expect([...newest.querySelectorAll('span')].slice(1).map(span => span.textContent)).toEqual([
       'write_file',
-      "write_file(path='a.txt')",
       'approved',
-      'keyboard shortcut'
+      'by keyboard shortcut'
     ]);
+    expect(newest.querySelector('.jp-AgentMagic-audit-arguments')?.textContent).toBe("write_file(path='a.txt')");
+    expect(widget.node.querySelectorAll('.jp-AgentMagic-audit li')).toHaveLength(2);
     expect(widget.node.querySelectorAll('polyline')).toHaveLength(2);
     widget.dispose();
   });

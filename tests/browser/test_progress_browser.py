@@ -41,9 +41,12 @@ def _shut_down_kernels(lab):
     lab.shut_down_kernels()
 
 
-def served(server: LoopbackModelServer) -> str:
-    """The first cell of a notebook whose agent talks to the loopback server."""
-    return f"{LOAD}\n%config AgentMagic.base_url = '{server.base_url}'\n%config AgentMagic.api_key = 'test'"
+def served(server: LoopbackModelServer, model: str) -> str:
+    """The first cell of a notebook whose agent talks to the loopback server, `model` priced."""
+    return (
+        f"{LOAD}\n%config AgentMagic.base_url = '{server.base_url}'\n%config AgentMagic.api_key = 'test'\n"
+        f"%config AgentMagic.prices = {{'{model}': {{'input': 2.0, 'output': 8.0}}}}"
+    )
 
 
 def agent_cell(page):
@@ -52,7 +55,7 @@ def agent_cell(page):
 
 def test_a_silent_model_shows_a_waiting_line_whose_clock_ticks(lab, page, server, script):
     script.add(StreamReply(text_chunks("The answer, at last.") + [usage_chunk(40, 6)], first_byte_delay=4.5))
-    lab.write_notebook("waiting.ipynb", served(server), "%%agent --model slow-model\nTake your time.")
+    lab.write_notebook("waiting.ipynb", served(server, "slow-model"), "%%agent --model slow-model\nTake your time.")
     ready(page, lab, "waiting.ipynb")
     run_cells(page, 2)
     cell = agent_cell(page)
@@ -69,7 +72,7 @@ def test_a_silent_model_shows_a_waiting_line_whose_clock_ticks(lab, page, server
 def test_a_running_tool_card_counts_its_seconds(lab, page, server, script):
     script.add(StreamReply(tool_call_chunks([("run_python", json.dumps({"code": "import time; time.sleep(4)"}))])))
     script.add_text("Slept well.")
-    lab.write_notebook("clock.ipynb", served(server), "%%agent --model m --approve run_python\nSleep a little.")
+    lab.write_notebook("clock.ipynb", served(server, "m"), "%%agent --model m --approve run_python\nSleep a little.")
     ready(page, lab, "clock.ipynb")
     run_cells(page, 2)
     cell = agent_cell(page)
@@ -87,7 +90,9 @@ def test_a_thinking_block_holds_the_streamed_reasoning(lab, page, server, script
     reasoning = "The user asks for a haiku about rivers. Five syllables, then seven, then five. " * 3
     chunks = reasoning_chunks(reasoning, "Water finds its way\nround the stones it cannot move\nand sings as it goes")
     script.add(StreamReply(chunks + [usage_chunk(30, 90, reasoning_tokens=64)], chunk_delay=0.05))
-    lab.write_notebook("thinking.ipynb", served(server), "%%agent --model thinker\nA haiku about rivers, please.")
+    lab.write_notebook(
+        "thinking.ipynb", served(server, "thinker"), "%%agent --model thinker\nA haiku about rivers, please."
+    )
     ready(page, lab, "thinking.ipynb")
     run_cells(page, 2)
     cell = agent_cell(page)
@@ -115,17 +120,19 @@ def test_the_panel_shows_an_approval_decided_by_a_click(lab, page):
 
     panel = page.locator(".jp-AgentMagic-panel")
     panel.get_by_text("Agent usage — panel.ipynb").wait_for(timeout=WAIT_MS)
-    row = panel.locator(".jp-AgentMagic-audit tbody tr").first
-    row.wait_for(timeout=WAIT_MS)
-    cells = [text.strip() for text in row.locator("td").all_inner_texts()]
-    assert cells[1:] == ["write_file", "write_file(path='panel.txt', content='panel\\n')", "approved", "user click"]
+    decision = panel.locator(".jp-AgentMagic-audit li").first
+    decision.wait_for(timeout=WAIT_MS)
+    assert decision.locator("span").all_inner_texts()[1:] == ["write_file", "approved", "by user click"]
+    assert decision.locator(".jp-AgentMagic-audit-arguments").inner_text() == (
+        "write_file(path='panel.txt', content='panel\\n')"
+    )
     assert panel.locator("polyline").count() == 2, "the chart of tokens and cost"
     assert panel.locator("table").first.locator("tbody td").first.inner_text() == "demo"
     screenshot(page.locator("#main"), "lab-panel.png")
 
     panel.get_by_role("button", name="All notebooks").click()
     panel.get_by_text("Agent usage — all notebooks").wait_for(timeout=WAIT_MS)
-    panel.locator(".jp-AgentMagic-audit tbody tr").first.wait_for(timeout=WAIT_MS)
+    panel.locator(".jp-AgentMagic-audit li").first.wait_for(timeout=WAIT_MS)
 
 
 def test_the_panel_follows_a_running_turn_live(lab, page):
@@ -145,7 +152,7 @@ def test_the_panel_follows_a_running_turn_live(lab, page):
     panel.get_by_text("1 model calls").wait_for(timeout=WAIT_MS)  # the first model call, live
     approve.click()
 
-    panel.locator(".jp-AgentMagic-audit tbody tr", has_text="user click").wait_for(timeout=WAIT_MS)
+    panel.locator(".jp-AgentMagic-audit li", has_text="user click").wait_for(timeout=WAIT_MS)
     panel.get_by_text("2 model calls").wait_for(timeout=WAIT_MS)
 
 
