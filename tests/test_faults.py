@@ -304,7 +304,8 @@ def test_interrupt_during_streaming(agent, script, record_property):
     script.add(StreamReply(text_chunks("", pieces=pieces), chunk_delay=0.05))
     interrupter = Interrupter(shows("token5 "))
 
-    run = agent.execute("%%agent\nTalk for a long time.", on_message=interrupter, timeout=30)
+    # Someone watches the answer stream (as in JupyterLab) and interrupts it.
+    run = agent.execute("%%agent\nTalk for a long time.", allow_stdin=True, on_message=interrupter, timeout=30)
 
     assert_interrupted(run)
     record_property("interrupt_streaming_s", round(interrupter.latency, 3))
