@@ -112,6 +112,28 @@ class AgentMagic(Configurable):
         help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.'
     ).tag(config=True)
 
+    # -- MCP and prices (issue 14) ----------------------------------------------------------------------
+    mcp_servers = Dict(
+        help='MCP servers, merged over .mcp.json in the workspace (same shape as its "mcpServers"): '
+        '{"git": {"command": "uvx", "args": ["mcp-server-git"]}, "docs": {"url": "https://…/mcp", '
+        '"headers": {"Authorization": "Bearer ${DOCS_TOKEN}"}}}. ${VAR} is read from the environment.'
+    ).tag(config=True)
+    mcp_startup_timeout = Float(
+        30.0, help="Seconds an MCP server may take to start and list its tools before it counts as failed."
+    ).tag(config=True)
+
+    @validate("mcp_servers")
+    def _check_mcp_servers(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from agent_magic.tools.mcp.config import check_servers
+
+        try:
+            check_servers(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    # -- end of issue 14's block -----------------------------------------------------------------------
+
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("AGENT_MAGIC_MODEL") or FALLBACK_MODEL
@@ -153,6 +175,7 @@ class AgentMagic(Configurable):
         "call_timeout",
         "retry_initial_wait",
         "retry_max_wait",
+        "mcp_startup_timeout",
     )
     def _check_positive(self, proposal: dict[str, Any]) -> float:
         if proposal["value"] <= 0:
@@ -205,11 +228,15 @@ class AgentMagic(Configurable):
             self.api_key or self.base_url or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
         )
 
+    def model_base_url(self) -> str | None:
+        """The model endpoint's base URL as the openai SDK resolves it (None: OpenAI's)."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
     def effective_settings(self) -> dict[str, Any]:
         """Every setting with its current value; the API key is masked."""
         values: dict[str, Any] = {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         values["api_key"] = f"…{key[-4:]} (set)" if key else "(not set)"
-        values["base_url"] = self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI default)"
+        values["base_url"] = self.model_base_url() or "(OpenAI default)"
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values

@@ -95,11 +95,16 @@ class AssistantMessage(Event):
 
 @dataclass(frozen=True)
 class ToolCall:
-    """One tool call the model asked for; `arguments` is the raw JSON text the model sent."""
+    """One tool call the model asked for; `arguments` is the raw JSON text the model sent.
+
+    `server` names the MCP server whose tool it calls (set by the session once the call is routed;
+    None for built-in and notebook tools), so the ledger, the log and the audit say where it went.
+    """
 
     call_id: str
     name: str
     arguments: str
+    server: str | None = None
 
 
 @dataclass(frozen=True)

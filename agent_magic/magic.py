@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "tools": "list the tools the model may call",
     "last-error": "show the last failed turn's error in full",
     "usage": "tokens, dollars and tool calls of this notebook (--plot: a chart)",
+    "mcp": "the MCP servers: how each is run, its status, its tools",
 }
 
 
@@ -130,9 +131,12 @@ class AgentMagics(Magics):
     @argument("--max-cost", type=float, metavar="USD", help="most dollars this turn may spend, e.g. 0.50")
     @argument("--plot", action="store_true", help="with %%agent usage: also draw cost over time and by tool")
     @argument(
+        "--mcp", action="store_true", help="with %%agent reset: also stop the MCP servers (they restart next turn)"
+    )
+    @argument(
         "words",
         nargs="*",
-        help="line magic only: a subcommand (help, reset, history, config, tools, last-error, usage)",
+        help="line magic only: a subcommand (help, reset, history, config, tools, mcp, last-error, usage)",
     )
     @line_cell_magic
     def agent(self, line: str, cell: str | None = None) -> None:
@@ -145,7 +149,7 @@ class AgentMagics(Magics):
 
         Line magic::
 
-            %agent help | reset | history | config | tools | last-error | usage [--plot]
+            %agent help | reset [--mcp] | history | config | tools | mcp | last-error | usage [--plot]
 
         The conversation continues across cells until `%agent reset` or `--new`. Settings live in
         `%config AgentMagic` (model, base_url, max_steps, workspace, …); the endpoint follows
@@ -175,6 +179,8 @@ class AgentMagics(Magics):
             raise UsageError("--max-cost must be a positive number of dollars, e.g. --max-cost 0.50")
         if args.plot:
             raise UsageError("--plot belongs to %agent usage, not to a %%agent cell")
+        if args.mcp:
+            raise UsageError("--mcp belongs to %agent reset, not to a %%agent cell")
         return args
 
     async def run_cell_async(self, line: str, body: str) -> None:
@@ -188,6 +194,7 @@ class AgentMagics(Magics):
             runtime.new_session()
         settings = runtime.turn_settings(model=args.model, max_steps=args.max_steps, max_cost=args.max_cost)
         runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
+        notices = await runtime.prepare_tools()  # MCP servers start first, so --approve can name their tools
         renderer = self._renderer()
         subscribers = [renderer, *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
@@ -195,7 +202,9 @@ class AgentMagics(Magics):
 
         restore_approval = use_cell_approval(runtime.session, self.shell, runtime.config, args.approve)
         ended: TurnEnded | None = None
-        turn = runtime.session.run_turn(prompt, settings, cell_id=cell_id, execution_count=execution_count)
+        turn = runtime.session.run_turn(
+            prompt, settings, cell_id=cell_id, execution_count=execution_count, notices=notices
+        )
         runtime.turn_task, runtime.stop_requested = asyncio.current_task(), False
         try:
             async with _signal_heartbeat():
@@ -240,6 +249,10 @@ class AgentMagics(Magics):
             return self._cmd_usage(plot=args.plot)
         if args.plot:
             raise UsageError("--plot goes with %agent usage")
+        if command == "reset":
+            return self._cmd_reset(mcp=args.mcp)
+        if args.mcp:
+            raise UsageError("--mcp goes with %agent reset")
         getattr(self, "_cmd_" + command.replace("-", "_"))()
 
     def _cmd_usage(self, *, plot: bool = False) -> None:
@@ -253,9 +266,17 @@ class AgentMagics(Magics):
         for name, text in SUBCOMMANDS.items():
             print(f"  {name:<11} {text}")
 
-    def _cmd_reset(self) -> None:
+    def _cmd_reset(self, *, mcp: bool = False) -> None:
         session = self.runtime.new_session()
         print(f"New conversation (session {session.session_id}).")
+        if mcp:
+            stopped = self.runtime.mcp.stop_all()
+            print(f"Stopped {stopped} MCP server{'' if stopped == 1 else 's'}; they start again with the next turn.")
+
+    def _cmd_mcp(self) -> None:
+        from agent_magic.tools.mcp.report import mcp_report
+
+        print(mcp_report(self.runtime.mcp))
 
     def _cmd_history(self) -> None:
         messages = self.runtime.session.messages
@@ -274,12 +295,14 @@ class AgentMagics(Magics):
     def _cmd_config(self) -> None:
         for name, value in self.runtime.config.effective_settings().items():
             print(f"{name:<22} {value}")
+        print(f"{'price of model':<22} {self.runtime.ledger.prices().source_for(self.runtime.config.model)}")
 
     def _cmd_tools(self) -> None:
         for tool in self.runtime.session.tools:
             approval = "needs approval" if tool.destructive else "read-only"
             first_line = tool.description.splitlines()[0] if tool.description else ""
-            print(f"{tool.name:<18} {approval:<15} {first_line}")
+            origin = f"[MCP {tool.server}] " if tool.server else ""
+            print(f"{tool.name:<18} {approval:<15} {origin}{first_line}")
 
     def _cmd_last_error(self) -> None:
         failed = [t for t in self.runtime.session.turns if t.error is not None]
@@ -321,6 +344,8 @@ def unregister(shell: InteractiveShell) -> None:
     shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, AgentMagic)]
     shell.set_custom_exc((), None)
     magics = shell.magics_manager.registry.pop("AgentMagics", None)
+    if magics is not None:
+        magics.runtime.close()
     lab_comm.detach(shell, getattr(magics, "lab_comm", None))
     shell.magics_manager.magics["cell"].pop("agent", None)
     shell.magics_manager.magics["line"].pop("agent", None)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agent_magic.llm.retry import RetryPolicy
     from agent_magic.session import Session, TurnSettings
     from agent_magic.tools.context import ToolContext
+    from agent_magic.tools.mcp.manager import McpManager
     from agent_magic.tools.registry import ToolRegistry
 
 NO_MODEL_MESSAGE = (
@@ -54,6 +55,7 @@ class AgentRuntime:
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
         self._session: Session | None = None
+        self._mcp: McpManager | None = None
 
     @property
     def session(self) -> Session:
@@ -77,12 +79,33 @@ class AgentRuntime:
         return True
 
     def tool_registry(self) -> ToolRegistry:
-        """The tools offered to the model: the built-ins, and live, the notebook's `@agent_magic.tool`s."""
+        """The tools offered to the model: the built-ins, and live, the running MCP servers' tools and
+        the notebook's `@agent_magic.tool`s (a notebook tool wins a name both use)."""
         from agent_magic.tools.builtins import builtin_tools
         from agent_magic.tools.custom import CUSTOM_TOOLS
         from agent_magic.tools.registry import ToolRegistry
 
-        return ToolRegistry(builtin_tools(), linked=[CUSTOM_TOOLS])
+        return ToolRegistry(builtin_tools(), linked=[self.mcp.tools, CUSTOM_TOOLS])
+
+    # -- MCP servers (issue 14): their lifecycle belongs to the runtime ---------------------------------
+
+    @property
+    def mcp(self) -> McpManager:
+        """The kernel's MCP servers (nothing starts until a turn finds one configured)."""
+        if self._mcp is None:
+            from agent_magic.tools.mcp.manager import McpManager
+
+            self._mcp = McpManager(self.config)
+        return self._mcp
+
+    async def prepare_tools(self) -> list[str]:
+        """Before a turn: start (or restart) the configured MCP servers; returns lines for the cell."""
+        return await self.mcp.prepare()
+
+    def close(self) -> None:
+        """Release what the kernel holds beyond a turn: stop the MCP servers (`%unload_ext`)."""
+        if self._mcp is not None:
+            self._mcp.close()
 
     def apply_tool_settings(self, context: ToolContext) -> ToolContext:
         """Copy the configured tool limits onto `context` (read per turn, so `%config` applies at once)."""
@@ -165,10 +188,12 @@ class AgentRuntime:
     ) -> TurnSettings:
         """The settings for one turn: configuration, overridden by the cell's options (the session's tool
         context picks up the current tool settings too)."""
+        from agent_magic.llm.pricing import warm_up
         from agent_magic.session import TurnSettings
 
         cfg = self.config
         self.apply_tool_settings(self.session.context)
+        warm_up()  # the price catalogue loads in the background while the turn starts (issue 14)
         return TurnSettings(
             model=model or cfg.model,
             max_steps=max_steps or cfg.max_steps,

@@ -10,10 +10,11 @@ tool result.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -147,8 +148,12 @@ class Session:
         *,
         cell_id: str | None = None,
         execution_count: int | None = None,
+        notices: Sequence[str] = (),
     ) -> AsyncIterator[Event]:
         """Run one user turn to its end, yielding events; the last event is always `TurnEnded`.
+
+        `notices` are lines for the user about how the turn was prepared (MCP servers started or
+        failing), yielded as `Notice` events after `TurnStarted`.
 
         On cancellation (kernel interrupt, Stop) the transcript is repaired, `TurnEnded(CANCELLED)` is
         yielded, and the caller is expected to re-raise `asyncio.CancelledError`.
@@ -172,6 +177,8 @@ class Session:
             cell_id=cell_id,
             execution_count=execution_count,
         )
+        for line in notices:
+            yield Notice(**ids, message=line)
         self.messages.append({"role": "user", "content": prompt})
         partial: list[str] = []
         final, message, error = TurnState.COMPLETED, "", None
@@ -247,6 +254,7 @@ class Session:
     ) -> AsyncIterator[Event]:
         """Run one step's tool calls: read-only ones concurrently, destructive ones one by one in order,
         each through the approver. Each result joins the transcript as soon as it exists."""
+        calls = tuple(self._routed(call) for call in calls)
         read_only = [c for c in calls if not self._is_destructive(c)]
         destructive = [c for c in calls if self._is_destructive(c)]
         if read_only:
@@ -317,6 +325,12 @@ class Session:
         if not decision.approved:
             why = f": {decision.reason}" if decision.reason else ""
             yield ToolResult.failure("denied", f"{call.name} was denied ({decision.decided_by}){why}")
+
+    def _routed(self, call: ToolCall) -> ToolCall:
+        """`call` naming the MCP server its tool belongs to, if any (read before it runs: a server that
+        crashes during the call withdraws its tools)."""
+        tool = self.tools.get(call.name)
+        return dataclasses.replace(call, server=tool.server) if tool is not None and tool.server else call
 
     def _check_guards_before_tool(self, ids: dict[str, str], call: ToolCall) -> None:
         for guard in self.guards:

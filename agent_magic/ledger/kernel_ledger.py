@@ -52,12 +52,14 @@ class KernelLedger:
         return self._store
 
     def prices(self) -> PriceTable:
-        """The price table with the current `AgentMagic.prices` overrides."""
+        """The price table with the current `AgentMagic.prices` overrides, for the configured endpoint
+        (its base URL picks the provider whose prices apply)."""
         from agent_magic.llm.pricing import PriceTable
 
-        key = json.dumps(self.config.prices, sort_keys=True, default=str)
+        base_url = self.config.model_base_url()
+        key = json.dumps([self.config.prices, base_url], sort_keys=True, default=str)
         if self._prices is None or self._prices[0] != key:
-            self._prices = (key, PriceTable(self.config.prices))
+            self._prices = (key, PriceTable(self.config.prices, base_url=base_url))
         return self._prices[1]
 
     def limits(self) -> dict[str, Limits]:
