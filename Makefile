@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab,plot]"
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab,plot,mcp]"
 	touch $(STAMP)
 
 # The JupyterLab companion (labextension/, TypeScript). Editable installs skip its npm build (so `make

@@ -3,7 +3,8 @@ record being cancelled), fail, crash the process, return an image, leak a config
 a helper process. Run it over stdio (`python scripted_server.py`) or streamable HTTP
 (`python scripted_server.py http PORT`).
 
-`MARK_DIR` (environment) is where `slow` writes `cancelled` when the client cancels it.
+`MARK_DIR` (environment) is where `slow` writes `cancelled` when the client cancels it; `whoami` checks
+HTTP headers against `EXPECTED_TOKEN`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 import anyio
-from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.types import ToolAnnotations
 
 READ_ONLY = ToolAnnotations(read_only_hint=True)
@@ -67,6 +68,15 @@ def picture() -> list:
 def token() -> str:
     """The SERVER_TOKEN the server was configured with (a server that leaks a secret)."""
     return f"my token is {os.environ.get('SERVER_TOKEN', '')}"
+
+
+@server.tool(annotations=READ_ONLY)
+def whoami(ctx: Context) -> dict:
+    """Who the HTTP request says the client is: its X-Team header, and whether its bearer token is the
+    one the server expects (EXPECTED_TOKEN)."""
+    headers = ctx.headers or {}
+    expected = f"Bearer {os.environ.get('EXPECTED_TOKEN', '')}"
+    return {"team": headers.get("x-team"), "authorized": headers.get("authorization") == expected}
 
 
 @server.tool()

@@ -5,7 +5,7 @@ anything is sent) and is destructive unless the server annotates it `readOnlyHin
 that does not say it only reads is approved call by call, like `write_file`.
 
 A result becomes `ok`/`data` in the usual shape: the structured content when the server sends one (the
-text blocks then only repeat it), else the text; images, audio and binary resources are described
+text blocks then only repeat it), else the text (a JSON object or array sent as text, decoded); images, audio and binary resources are described
 (type, size), never passed as base64 the model cannot read. `isError` results are `ok: false` with
 `error_code: "tool_error"`. The runner then masks secrets, caps the size and frames it as untrusted data.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -105,6 +106,16 @@ def describe_block(block: Any) -> Any:
     return {"type": str(kind), "note": "content of a kind this client does not read"}
 
 
+def _json_or_text(text: str) -> Any:
+    """A JSON object or array sent as text, decoded (so the model does not read it escaped twice)."""
+    if text.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
 def to_tool_result(result: Any) -> ToolResult:
     """Our result shape for an MCP `CallToolResult`."""
     blocks = [describe_block(block) for block in result.content]
@@ -119,7 +130,7 @@ def to_tool_result(result: Any) -> ToolResult:
             result.structured_content if not others else {"structured": result.structured_content, "content": others}
         )
     elif not others and len(texts) == 1:
-        data = texts[0]
+        data = _json_or_text(texts[0])
     else:
         data = blocks
     return ToolResult.success(data)

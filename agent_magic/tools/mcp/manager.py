@@ -46,6 +46,14 @@ def code(text: str) -> str:
     return "`" + text.replace("`", "'").replace("\n", " ") + "`"
 
 
+def _mcp_installed() -> bool:
+    """True when the MCP SDK can be imported (without importing it: that takes about a second)."""
+    try:
+        return importlib.util.find_spec("mcp") is not None
+    except (ImportError, ValueError):  # ValueError: an entry of None in sys.modules (import blocked)
+        return False
+
+
 def retry_note(connection: ServerConnection, now: float) -> str:
     """When a failed server is started again."""
     wait = connection.next_try - now
@@ -122,7 +130,7 @@ class McpManager:
         loaded = self.load()
         if not loaded.configured and not self._connections:
             return []
-        if importlib.util.find_spec("mcp") is None:
+        if not _mcp_installed():
             return [NOT_INSTALLED]
         loop = self._ensure_loop()
         timeout = float(self.config.mcp_startup_timeout)
