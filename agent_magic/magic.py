@@ -298,11 +298,13 @@ class AgentMagics(Magics):
         print(f"{'price of model':<22} {self.runtime.ledger.prices().source_for(self.runtime.config.model)}")
 
     def _cmd_tools(self) -> None:
-        for tool in self.runtime.session.tools:
+        tools = list(self.runtime.session.tools)
+        width = max([18, *(len(tool.name) for tool in tools)])
+        for tool in tools:
             approval = "needs approval" if tool.destructive else "read-only"
             first_line = tool.description.splitlines()[0] if tool.description else ""
             origin = f"[MCP {tool.server}] " if tool.server else ""
-            print(f"{tool.name:<18} {approval:<15} {origin}{first_line}")
+            print(f"{tool.name:<{width}} {approval:<15} {origin}{first_line}")
 
     def _cmd_last_error(self) -> None:
         failed = [t for t in self.runtime.session.turns if t.error is not None]
