@@ -20,7 +20,8 @@ from mcp.types import (
 from mcp.types import Tool as McpTool
 
 from agent_magic.events import ToolCall
-from agent_magic.policy.approval_rules import call_subject, parse_permissions
+from agent_magic.policy.permissions import parse_permissions
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.mcp.adapter import make_mcp_tool, to_tool_result
 from agent_magic.tools.mcp.naming import NAME_RULE, assign_names, offered_name
@@ -107,7 +108,7 @@ def test_permission_rules_read_an_mcp_tools_path_argument():
     tool, _ = recording_tool(read_only=False)
     rules = parse_permissions({"deny": ["fs__*:*.env"], "allow": ["fs__read"]})
 
-    subject = call_subject(tool, '{"path": "conf/.env"}', Path("/ws"))
+    subject = call_subject(tool, ToolCall("c1", tool.name, '{"path": "conf/.env"}'), Path("/ws"))
 
     assert subject == "conf/.env" and rules.match(tool.name, subject).verdict == "deny"
     assert rules.match(tool.name, "data.csv").verdict == "allow"

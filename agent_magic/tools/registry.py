@@ -41,7 +41,7 @@ class Tool:
     destructive: bool = False
     takes_context: bool = False
     # The argument approval rules match their glob against (e.g. "path", "command"); None: the first of
-    # path / command / code the tool takes (see policy/approval_rules.py).
+    # path / command / code the tool takes (see policy/subjects.py).
     subject_argument: str | None = None
     # -- MCP (issue 14): tools described by someone else come with a JSON schema instead of a signature
     # (`parameters` is then empty and `function` takes the arguments as keywords), and name their server.
