@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from mcp.types import (
@@ -151,3 +153,16 @@ def test_an_error_result_is_not_ok_with_the_servers_message():
     result = CallToolResult(content=[TextContent(text="no such table: sales")], is_error=True)
 
     assert to_tool_result(result) == ToolResult.failure("tool_error", "no such table: sales")
+
+
+def test_loading_the_extension_imports_neither_the_mcp_sdk_nor_genai_prices():
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance().run_line_magic('load_ext', 'agent_magic')\n"
+        "print(sorted(name for name in ('mcp', 'genai_prices', 'jsonschema') if name in sys.modules))\n"
+    )
+
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert loaded.stdout.strip() == "[]"
