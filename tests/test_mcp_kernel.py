@@ -132,6 +132,20 @@ def test_agent_mcp_and_agent_tools_list_the_servers_and_their_tools(kernel, scri
     assert listed == ["time__convert_time", "read-only", "[MCP time] Convert time between timezones"]
 
 
+def test_a_server_of_the_workspaces_mcp_json_waits_for_trust(kernel, script, workspace):
+    (workspace / ".mcp.json").write_text(json.dumps({"mcpServers": {"time": time_entry()}}))
+    script.add_text("one")
+    script.add_text("two")
+
+    first = kernel.execute("%%agent\nhi")
+    trusted = kernel.execute("%agent mcp --trust time")
+    second = kernel.execute("%%agent\nhi again")
+
+    assert "🔒 MCP server `time` of" in first.text and "%agent mcp --trust time" in first.text
+    assert "Trusted time (" in trusted.text
+    assert "🔌 MCP server started: `time`" in second.text
+
+
 def test_an_interrupted_mcp_call_is_cancelled_on_the_server(kernel, script, tmp_path):
     kernel.execute(configure({"s": stdio_entry(MARK_DIR=str(tmp_path))}))
     script.add_tool_calls(("s__slow", json.dumps({"seconds": 120})))

@@ -5,6 +5,7 @@ hang. Each test checks that no server process outlives it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from mcp_helpers import (
 )
 
 from agent_magic.config import AgentMagic
+from agent_magic.errors import AgentUsageError
 from agent_magic.tools.mcp.connection import ServerState
 from agent_magic.tools.mcp.manager import NOT_INSTALLED, McpManager
 from agent_magic.tools.mcp.report import mcp_report
@@ -287,3 +289,41 @@ def test_nothing_is_started_or_imported_when_no_server_is_configured(servers):
     none = servers({})
 
     assert none.prepare() == [] and none.manager._loop is None
+
+
+def write_mcp_json(workspace: Path, servers: dict) -> None:
+    (workspace / ".mcp.json").write_text(json.dumps({"mcpServers": servers}))
+
+
+def test_a_server_of_mcp_json_starts_only_once_trusted(servers, workspace):
+    write_mcp_json(workspace, {"time": time_entry()})
+    project = servers({})
+
+    (line,) = project.prepare()
+
+    assert line.startswith(f"🔒 MCP server `time` of {workspace / '.mcp.json'} runs `")
+    assert line.endswith("on this machine: it starts once you trust it with %agent mcp --trust time")
+    assert project.manager.tools.names() == [] and project.manager._loop is None, "nothing was run"
+    assert project.manager.trust(["time"]).startswith("Trusted time (")
+    assert project.prepare()[0].startswith("🔌 MCP server started: `time`")
+
+
+def test_trust_ends_when_the_entry_changes(servers, workspace):
+    write_mcp_json(workspace, {"time": time_entry()})
+    project = servers({})
+    project.manager.trust(["all"])
+    project.prepare()
+    group = project.connection("time").pid
+
+    write_mcp_json(workspace, {"time": {**time_entry(), "args": [*time_entry()["args"], "--verbose"]}})
+    (line,) = project.prepare()
+
+    assert line.startswith("🔒 MCP server `time`")
+    wait_until(lambda: not group_members(group), 10, "the server of the changed entry stopped")
+
+
+def test_trusting_a_server_the_file_does_not_define_is_one_line_naming_its_servers(servers, workspace):
+    write_mcp_json(workspace, {"time": time_entry()})
+
+    with pytest.raises(AgentUsageError, match="no .mcp.json server named gti; its servers: time"):
+        servers({}).manager.trust(["gti"])

@@ -10,6 +10,7 @@ Both hold the `mcpServers` object the other MCP clients read (Claude Code, VS Co
 A server with a `command` runs over stdio; one with a `url` over streamable HTTP (`"type"` may say so:
 `stdio`, `http`, `streamable-http`). `"disabled": true` skips a server. Other keys (descriptions, other
 clients' options) are ignored. `AgentMagic.mcp_servers` replaces a same-named server of the file.
+A server of a `.mcp.json` starts only once the user has trusted it (`trust.py`).
 `${VAR}` and `${VAR:-default}` in the command, args, env, cwd, url and headers are read from the
 kernel's environment when the server starts; the config shown to the user keeps the placeholders, so
 no secret is printed. A stdio server gets only the environment the MCP SDK passes on (HOME, PATH,
@@ -19,6 +20,7 @@ USER…) plus its `env`: the kernel's API keys do not leak to it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -57,6 +59,12 @@ class ServerSpec:
     url: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     secrets: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    fingerprint: str = field(default="", compare=False)  # a hash of the entry as written (trust.py)
+
+    @property
+    def needs_trust(self) -> bool:
+        """True for a server of a `.mcp.json` (not of the user's `AgentMagic.mcp_servers`)."""
+        return self.origin != SETTING
 
     def redact(self, text: str) -> str:
         """`text` with this server's secrets (credential-like env values, header values) and the
@@ -203,7 +211,8 @@ def build_spec(
             headers=tuple(sorted(headers.items())),
         )
     kept = sorted((s for s in secrets if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-    return dataclasses.replace(spec, secrets=tuple(kept))
+    fingerprint = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+    return dataclasses.replace(spec, secrets=tuple(kept), fingerprint=fingerprint)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -7,7 +7,8 @@ should know (servers started, a server that failed, with its stderr). A failed s
 on a later turn once its backoff has passed; its tools are withdrawn meanwhile, and the other servers
 and the cell go on.
 
-`McpManager.tools` is a live tool registry the session links: it offers the tools of the servers
+A server of the workspace's `.mcp.json` starts only once the user has trusted it (`trust.py`): until
+then each turn says how. `McpManager.tools` is a live tool registry the session links: it offers the tools of the servers
 that are running right now, so a server that crashes mid-turn stops being offered at the next step.
 Nothing is imported from the `mcp` package and no thread is started unless a server is configured.
 """
@@ -25,11 +26,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agent_magic.errors import AgentUsageError
 from agent_magic.tools.mcp.adapter import make_mcp_tool, to_tool_result
-from agent_magic.tools.mcp.config import LoadedConfig, load_servers
+from agent_magic.tools.mcp.config import CONFIG_FILE, LoadedConfig, ServerSpec, load_servers
 from agent_magic.tools.mcp.connection import STOP_TIMEOUT, ServerConnection, ServerDown, ServerState
 from agent_magic.tools.mcp.loop import BackgroundLoop
 from agent_magic.tools.mcp.naming import assign_names
+from agent_magic.tools.mcp.trust import TrustStore
 from agent_magic.tools.registry import Tool, ToolRegistry
 from agent_magic.tools.result import ToolResult
 from agent_magic.tools.runner import mask_result
@@ -52,6 +55,14 @@ def _mcp_installed() -> bool:
         return importlib.util.find_spec("mcp") is not None
     except (ImportError, ValueError):  # ValueError: an entry of None in sys.modules (import blocked)
         return False
+
+
+def untrusted_line(spec: ServerSpec) -> str:
+    """The line for a `.mcp.json` server that waits for trust."""
+    return (
+        f"🔒 MCP server {code(spec.name)} of {spec.origin} runs {code(spec.shown)} on this machine: it starts once "
+        f"you trust it with %agent mcp --trust {spec.name}"
+    )
 
 
 def retry_note(connection: ServerConnection, now: float) -> str:
@@ -102,7 +113,6 @@ class McpManager:
         self._connections: dict[str, ServerConnection] = {}
         self._offered: dict[str, list[OfferedTool]] = {}
         self._loop: BackgroundLoop | None = None
-        self.last_loaded: LoadedConfig | None = None
 
     # -- what the report and the tool view read (from the kernel thread) --------------------------------
 
@@ -116,10 +126,33 @@ class McpManager:
 
     def load(self) -> LoadedConfig:
         """The current configuration (`.mcp.json` in the workspace, then `AgentMagic.mcp_servers`)."""
-        self.last_loaded = load_servers(self.config.workspace_path, dict(self.config.mcp_servers))
-        return self.last_loaded
+        return load_servers(self.config.workspace_path, dict(self.config.mcp_servers))
 
     # -- before a turn ---------------------------------------------------------------------------------
+
+    def trust_store(self) -> TrustStore:
+        """Where trusted `.mcp.json` entries are recorded (the agent home)."""
+        from agent_magic.ledger.store import resolve_home
+
+        return TrustStore(resolve_home(self.config.home))
+
+    def untrusted(self, loaded: LoadedConfig) -> list[ServerSpec]:
+        """The servers of `.mcp.json` that wait for the user's trust before they may start."""
+        store, workspace = self.trust_store(), self.config.workspace_path
+        return [spec for spec in loaded.specs.values() if not store.is_trusted(spec, workspace)]
+
+    def trust(self, names: list[str]) -> str:
+        """Trust these servers of `.mcp.json` as they are written now (`all`: every one); the line to show."""
+        loaded = self.load()
+        candidates = {spec.name: spec for spec in loaded.specs.values() if spec.needs_trust}
+        chosen = list(candidates.values()) if names == ["all"] else [candidates[n] for n in names if n in candidates]
+        unknown = [n for n in names if n != "all" and n not in candidates]
+        if unknown or not chosen:
+            listed = ", ".join(candidates) or f"none: {CONFIG_FILE} defines no server"
+            raise AgentUsageError(f"no {CONFIG_FILE} server named {', '.join(unknown) or '…'}; its servers: {listed}")
+        self.trust_store().trust(chosen, self.config.workspace_path)
+        trusted = ", ".join(f"{spec.name} ({spec.shown})" for spec in chosen)
+        return f"Trusted {trusted} from {chosen[0].origin}; it starts with the next turn (trust ends if its entry changes)."
 
     async def prepare(self) -> list[str]:
         """Bring the servers in line with the configuration; returns the lines to show in the cell.
@@ -128,13 +161,17 @@ class McpManager:
         started finish starting on their own loop and are there for the next turn.
         """
         loaded = self.load()
-        if not loaded.configured and not self._connections:
-            return []
+        waiting = self.untrusted(loaded)
+        lines = [*loaded.problems, *(untrusted_line(spec) for spec in waiting)]
+        for spec in waiting:
+            del loaded.specs[spec.name]
+        if not loaded.specs and not self._connections:
+            return lines
         if not _mcp_installed():
-            return [NOT_INSTALLED]
+            return [*lines, NOT_INSTALLED]
         loop = self._ensure_loop()
         timeout = float(self.config.mcp_startup_timeout)
-        return [*loaded.problems, *await loop.run(self._sync(loaded, timeout), cancel_with_caller=False)]
+        return [*lines, *await loop.run(self._sync(loaded, timeout), cancel_with_caller=False)]
 
     def _ensure_loop(self) -> BackgroundLoop:
         if self._loop is None or not self._loop.running:

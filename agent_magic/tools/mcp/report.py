@@ -39,11 +39,15 @@ def mcp_report(manager: McpManager) -> str:
     if not loaded.specs and not loaded.problems:
         return NOTHING_CONFIGURED
     lines = [f"MCP servers ({CONFIG_FILE} in {manager.config.workspace_path}, then {SETTING}):"]
+    waiting = {spec.name for spec in manager.untrusted(loaded)}
     for name, spec in loaded.specs.items():
-        lines.append(f"  {name:<14} {spec.transport:<5} {_status(running.get(name), now)}")
+        status = (
+            f"waiting for your trust: %agent mcp --trust {name}" if name in waiting else _status(running.get(name), now)
+        )
+        lines.append(f"  {name:<14} {spec.transport:<5} {status}")
         lines.append(f"  {'':<14} {spec.shown}  [{spec.origin}]")
     lines += [f"  problem: {problem}" for problem in loaded.problems]
-    up = [name for name in loaded.specs if name in running and running[name].state is ServerState.RUNNING]
+    up = [n for n in loaded.specs if n in running and running[n].state is ServerState.RUNNING and n not in waiting]
     offered = [tool for name in up for tool in manager.offered(name)]
     if offered:
         lines.append("Tools offered to the model:")
