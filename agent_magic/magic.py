@@ -200,7 +200,12 @@ class AgentMagics(Magics):
         from agent_magic.ui.approval_askers import cell_approver
 
         session = runtime.session
-        approver = cell_approver(runtime.gate, session.tools.names(), self.shell, runtime.config, args.approve)
+        try:
+            approver = cell_approver(runtime.gate, session.tools.names(), self.shell, runtime.config, args.approve)
+        except AgentError:
+            if notices:  # e.g. why the MCP server of a tool --approve names is not running
+                print("\n".join(notices))
+            raise
         renderer = self._renderer()
         subscribers = [renderer, *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)

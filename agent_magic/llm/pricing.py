@@ -183,10 +183,14 @@ class Catalog:
         return CatalogPrice(found.provider.id, found.model.id, str(found.model_price), found.model, found.provider)
 
 
+_warming = threading.Event()
+
+
 def warm_up() -> None:
-    """Import genai-prices on a background thread, so the first priced call of a kernel does not wait
-    ~0.4 s for it (the import lock makes a concurrent import wait for this one, never run twice)."""
-    if Catalog._loaded is None:
+    """Import genai-prices on a background thread, once, so the first priced call of a kernel does not
+    wait ~0.4 s for it (the import lock makes a concurrent import wait for this one, never run twice)."""
+    if Catalog._loaded is None and not _warming.is_set():
+        _warming.set()
         threading.Thread(target=Catalog.load, name="agent-prices-import", daemon=True).start()
 
 
