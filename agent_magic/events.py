@@ -155,6 +155,7 @@ class Usage(Event):
     retries: int = 0
     estimated: bool = False
     status: str = "ok"
+    response_model: str | None = None  # the model the server says answered (a dated snapshot, a deployment)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -168,7 +169,9 @@ class Session:
             **ids,
             prompt=prompt,
             model=settings.model,
-            trace_id=uuid.uuid4().hex,
+            # 128 random bits, a valid W3C/OpenTelemetry trace id: telemetry exports the turn under it. Not a
+            # uuid4, whose fixed version bits would skew trace-id-ratio samplers.
+            trace_id=secrets.token_hex(16),
             cell_id=cell_id,
             execution_count=execution_count,
         )
@@ -400,6 +403,7 @@ class Session:
                 latency_s=response.latency_s,
                 ttft_s=response.ttft_s,
                 retries=response.retries,
+                response_model=response.response_model,
                 estimated=True,
             )
         return Usage(
@@ -412,6 +416,7 @@ class Session:
             latency_s=response.latency_s,
             ttft_s=response.ttft_s,
             retries=response.retries,
+            response_model=response.response_model,
             estimated=usage.estimated,
         )
 

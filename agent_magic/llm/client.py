@@ -72,6 +72,7 @@ class ModelResponse:
     ttft_s: float | None
     retries: int = 0
     attempts: tuple[AttemptRecord, ...] = ()
+    response_model: str | None = None  # the model the server says answered (None: it did not say)
 
 
 StreamItem = TextPiece | ModelResponse | RetryScheduled
@@ -310,6 +311,7 @@ class ModelClient:
             usage=accumulator.usage,
             latency_s=time.monotonic() - started,
             ttft_s=None if first_token_at is None else first_token_at - started,
+            response_model=accumulator.model,
         )
 
     async def _within(self, awaitable: Any, deadline: float, *, first_chunk: bool) -> Any:
