@@ -121,7 +121,7 @@ def test_a_turn_is_one_trace_under_the_ledger_trace_id(start_kernel, script, wor
     (tool,) = named(spans, "execute_tool read_file")
     assert root["parent_id"] is None, "the turn is the trace's root"
     assert {s["parent_id"] for s in (first, second, tool)} == {root["context"]["span_id"]}
-    session_id = value(kernel, "agent_magic.usage()['session_id'].iloc[-1]")
+    session_id = value(kernel, "agent_magic.usage()['session'].iloc[-1]")
     assert root["attributes"]["gen_ai.operation.name"] == "invoke_agent"
     assert root["attributes"]["gen_ai.agent.name"] == "agent_magic"
     assert root["attributes"]["gen_ai.conversation.id"] == session_id
