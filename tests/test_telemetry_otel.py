@@ -194,8 +194,11 @@ def test_no_prompt_answer_or_tool_data_is_exported_by_default(start_kernel, scri
     dumped = json.dumps(spans)
     for private in ("the prompt text", "the file body", "The answer text", "notes.txt"):
         assert private not in dumped
-    assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.tool.call.a", "gen_ai.tool.call.r"))
-                   for s in spans for k in s["attributes"])
+    assert not any(
+        k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.tool.call.a", "gen_ai.tool.call.r"))
+        for s in spans
+        for k in s["attributes"]
+    )
 
 
 def test_content_is_exported_when_enabled_with_secrets_masked(start_kernel, script, workspace, phoenix):
@@ -292,9 +295,7 @@ def test_spans_export_over_grpc_when_the_protocol_says_so(start_kernel, script, 
     assert {s["name"] for s in spans} == {ROOT, "chat test-model"}
 
 
-def test_a_global_tracer_provider_set_by_the_user_is_used_and_keeps_the_ledger_trace_id(
-    start_kernel, script, phoenix
-):
+def test_a_global_tracer_provider_set_by_the_user_is_used_and_keeps_the_ledger_trace_id(start_kernel, script, phoenix):
     script.add_text("Through your provider.")
     kernel = start_kernel()
     setup = kernel.execute(

@@ -312,13 +312,13 @@ class OtelSubscriber:
 
     def _assistant_message(self, event: AssistantMessage) -> None:
         turn = self._turns[event.turn_id]
-        message = genai.assistant_message(event.text, event.tool_calls, event.finish_reason)
-        turn.answer = message
+        if turn.content:  # masking scans the environment: only when content is recorded at all
+            turn.answer = genai.assistant_message(event.text, event.tool_calls, event.finish_reason)
         if turn.chat is None:
             return
         turn.chat.set_attribute(genai.FINISH_REASONS, (event.finish_reason,))
-        if turn.content:
-            turn.chat.set_attribute(genai.OUTPUT_MESSAGES, genai.messages_attribute([message]))
+        if turn.answer is not None:
+            turn.chat.set_attribute(genai.OUTPUT_MESSAGES, genai.messages_attribute([turn.answer]))
         self._end_chat(turn, event.at, error_type=None, message="")
 
     def _end_chat(self, turn: _Turn, at: float, *, error_type: str | None, message: str) -> None:
