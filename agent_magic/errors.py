@@ -71,3 +71,7 @@ class CircuitOpenError(ModelCallError):
 
 class LimitReached(AgentError):
     """A step, tool, token or cost limit was reached; the message says which and by how much."""
+
+
+class TurnStopped(AgentError):
+    """The user chose Stop at an approval prompt: the turn ends like a cancellation."""

@@ -47,7 +47,9 @@ def turn_events(n: int) -> list[Event]:
     events: list[Event] = [
         TurnStarted(**ids, prompt="summarise data.csv", model="gpt-4.1-mini", trace_id=secrets.token_hex(16)),
         ModelCallStarted(**ids, step=1, model="gpt-4.1-mini"),
-        Usage(**ids, model="gpt-4.1-mini", input_tokens=900, output_tokens=40, latency_s=0.8, ttft_s=0.3),
+        Usage(
+            **ids, model="gpt-4.1-mini", input_tokens=900, output_tokens=40, latency_s=0.8, ttft_s=0.3, cost_usd=0.0004
+        ),
         AssistantMessage(**ids, text="", tool_calls=(call,), finish_reason="tool_calls"),
         ToolCallStarted(**ids, call=call),
         ToolFinished(**ids, call=call, ok=True, content="a,b\n1,2\n", error_code=None, duration_s=0.01),
@@ -55,7 +57,15 @@ def turn_events(n: int) -> list[Event]:
     ]
     events += [TextDelta(**ids, text="word ") for _ in range(PIECES)]
     events += [
-        Usage(**ids, model="gpt-4.1-mini", input_tokens=1200, output_tokens=400, latency_s=2.5, ttft_s=0.3),
+        Usage(
+            **ids,
+            model="gpt-4.1-mini",
+            input_tokens=1200,
+            output_tokens=400,
+            latency_s=2.5,
+            ttft_s=0.3,
+            cost_usd=0.0011,
+        ),
         AssistantMessage(**ids, text="word " * PIECES, tool_calls=(), finish_reason="stop"),
         TurnEnded(**ids, state=TurnState.COMPLETED),
     ]
@@ -63,9 +73,7 @@ def turn_events(n: int) -> list[Event]:
 
 
 def switch(config: AgentMagic) -> TelemetrySwitch:
-    return TelemetrySwitch(
-        config, base_url_for=lambda model: None, cost_of=lambda usage: 0.001, user="bench", notebook="/bench.ipynb"
-    )
+    return TelemetrySwitch(config, base_url_for=lambda model: None, user="bench", notebook="/bench.ipynb")
 
 
 def per_turn(subscriber: TelemetrySwitch, turns: int) -> float:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from agent_magic.config import setting
 from agent_magic.errors import (
     ModelCallError,
     ModelConnectionError,
@@ -25,18 +26,11 @@ from agent_magic.errors import (
     ModelTimeoutError,
     StreamCutError,
 )
-from agent_magic.events import ToolCall
 from agent_magic.llm.breaker import CircuitBreaker
+from agent_magic.llm.model import ModelResponse, StreamItem, TextPiece
 from agent_magic.llm.rate_limit import TokenBucket
-from agent_magic.llm.retry import (
-    SINGLE_ATTEMPT,
-    AttemptLog,
-    AttemptRecord,
-    RetryPolicy,
-    RetryScheduled,
-    retrying_stream,
-)
-from agent_magic.llm.stream import ChunkAccumulator, ReportedUsage
+from agent_magic.llm.retry import SINGLE_ATTEMPT, AttemptLog, RetryPolicy, retrying_stream
+from agent_magic.llm.stream import ChunkAccumulator
 
 
 @dataclass(frozen=True)
@@ -47,35 +41,10 @@ class EndpointSettings:
     model: str
     base_url: str | None = None
     api_key: str | None = None
-    connect_timeout: float = 10.0
-    idle_timeout: float = 120.0
-    first_byte_timeout: float = 60.0
-    call_timeout: float = 600.0
-
-
-@dataclass(frozen=True)
-class TextPiece:
-    """New answer text from the stream."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class ModelResponse:
-    """A complete assistant message and the facts about the call that produced it."""
-
-    text: str
-    tool_calls: tuple[ToolCall, ...]
-    finish_reason: str
-    usage: ReportedUsage | None
-    latency_s: float
-    ttft_s: float | None
-    retries: int = 0
-    attempts: tuple[AttemptRecord, ...] = ()
-    response_model: str | None = None  # the model the server says answered (None: it did not say)
-
-
-StreamItem = TextPiece | ModelResponse | RetryScheduled
+    connect_timeout: float = setting("connect_timeout")
+    idle_timeout: float = setting("idle_timeout")
+    first_byte_timeout: float = setting("first_byte_timeout")
+    call_timeout: float = setting("call_timeout")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -219,7 +188,7 @@ class ModelClient:
         ):
             if isinstance(item, ModelResponse):
                 # Yielded before its own attempt is logged: every record so far is a failed attempt.
-                item = dataclasses.replace(item, retries=len(log.records), attempts=tuple(log.records))
+                item = dataclasses.replace(item, retries=len(log.records))
             yield item
 
     async def _guarded_attempt(

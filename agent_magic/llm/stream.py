@@ -20,13 +20,12 @@ from agent_magic.events import ToolCall
 
 @dataclass(frozen=True)
 class ReportedUsage:
-    """Token counts as the server reported them (or as estimated, when `estimated`)."""
+    """Token counts as the server reported them."""
 
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0
     reasoning_tokens: int = 0
-    estimated: bool = False
 
 
 @dataclass

@@ -16,7 +16,7 @@ from traitlets import TraitError
 
 from agent_magic.config import DEMO_MODEL
 from agent_magic.errors import AgentError, AgentUsageError
-from agent_magic.events import Event, TextDelta, TurnEnded, TurnStarted, Usage
+from agent_magic.events import Event, TextDelta, TurnEnded, TurnStarted
 
 if TYPE_CHECKING:
     from agent_magic.config import AgentMagic
@@ -34,9 +34,8 @@ class TelemetrySwitch:
     """An `EventSubscriber` that hands a turn's events to the OpenTelemetry subscriber when the turn
     started with `AgentMagic.telemetry = 'otlp'`, and drops them otherwise.
 
-    `base_url_for(model)` returns the endpoint a model is served from (None: OpenAI's default);
-    `cost_of(usage)` the dollars of one model call, None when unpriced; `user` and `notebook` who runs
-    what (see `ledger.identity`).
+    `base_url_for(model)` returns the endpoint a model is served from (None: OpenAI's default); `user` and
+    `notebook` say who runs what (see `ledger.identity`).
     """
 
     def __init__(
@@ -44,13 +43,11 @@ class TelemetrySwitch:
         config: AgentMagic,
         *,
         base_url_for: Callable[[str], str | None],
-        cost_of: Callable[[Usage], float | None],
         user: str,
         notebook: str,
     ) -> None:
         self.config = config
         self.base_url_for = base_url_for
-        self.cost_of = cost_of
         self.user = user
         self.notebook = notebook
         self._subscriber: OtelSubscriber | None = None
@@ -117,7 +114,6 @@ class TelemetrySwitch:
         return OtelSubscriber(
             telemetry,
             endpoint_attributes=self._endpoint_attributes,
-            cost_of=self.cost_of,
             content=lambda: bool(self.config.telemetry_content),
             user=self.user,
             notebook=self.notebook,

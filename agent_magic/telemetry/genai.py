@@ -105,14 +105,27 @@ def _arguments(text: str) -> Any:
         return text
 
 
-def user_message(text: str) -> dict[str, Any]:
-    """A user message in the conventions' shape."""
-    return {"role": "user", "parts": [{"type": "text", "content": mask_secrets(text)}]}
-
-
 def tool_message(call_id: str, result: str) -> dict[str, Any]:
     """A tool result as the model receives it."""
     return {"role": "tool", "parts": [{"type": "tool_call_response", "id": call_id, "response": mask_secrets(result)}]}
+
+
+def chat_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A transcript message (Chat Completions form, as `MessageAdded` carries it) in the conventions' shape."""
+    if message.get("role") == "tool":
+        return tool_message(str(message.get("tool_call_id") or ""), str(message.get("content") or ""))
+    content = message.get("content")
+    parts: list[dict[str, Any]] = [{"type": "text", "content": mask_secrets(str(content))}] if content else []
+    parts += [
+        {
+            "type": "tool_call",
+            "id": call.get("id"),
+            "name": call["function"]["name"],
+            "arguments": _arguments(mask_secrets(call["function"]["arguments"])),
+        }
+        for call in message.get("tool_calls") or ()
+    ]
+    return {"role": message.get("role", ""), "parts": parts}
 
 
 def assistant_message(text: str, calls: tuple[ToolCall, ...], finish_reason: str) -> dict[str, Any]:

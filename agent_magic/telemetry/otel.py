@@ -25,6 +25,8 @@ from agent_magic.events import (
     ApprovalRequested,
     AssistantMessage,
     Event,
+    MessageAdded,
+    MessageOrigin,
     ModelCallStarted,
     Notice,
     StreamRestarted,
@@ -78,8 +80,8 @@ class _Turn:
 class OtelSubscriber:
     """An `EventSubscriber` that records turns as OpenTelemetry spans and metrics.
 
-    `endpoint_attributes(model)` gives the provider and server of a model's endpoint, `cost_of(usage)`
-    the dollars of one model call (None when unpriced), `content()` whether to record message content.
+    `endpoint_attributes(model)` gives the provider and server of a model's endpoint, `content()` whether
+    to record message content.
     """
 
     def __init__(
@@ -87,7 +89,6 @@ class OtelSubscriber:
         telemetry: Telemetry,
         *,
         endpoint_attributes: Callable[[str], dict[str, Any]],
-        cost_of: Callable[[Usage], float | None],
         content: Callable[[], bool],
         user: str,
         notebook: str,
@@ -96,7 +97,6 @@ class OtelSubscriber:
         self.tracer = telemetry.tracer
         self.metrics = AgentMetrics(telemetry.meter)
         self.endpoint_attributes = endpoint_attributes
-        self.cost_of = cost_of
         self.content = content
         self.user = user
         self.notebook = notebook
@@ -109,6 +109,7 @@ class OtelSubscriber:
             StreamRestarted: self._stream_restarted,
             Usage: self._usage,
             AssistantMessage: self._assistant_message,
+            MessageAdded: self._message_added,
             ApprovalRequested: self._approval_requested,
             ApprovalDecided: self._approval_decided,
             ToolCallStarted: self._tool_started,
@@ -150,7 +151,9 @@ class OtelSubscriber:
             attributes[genai.EXECUTION_COUNT] = event.execution_count
         content = self.content()
         if content:
-            attributes[genai.INPUT_MESSAGES] = genai.messages_attribute([genai.user_message(event.prompt)])
+            attributes[genai.INPUT_MESSAGES] = genai.messages_attribute(
+                [genai.chat_message({"role": "user", "content": event.prompt})]
+            )
         root = self._start_root(event, attributes)
         self._turns[event.turn_id] = _Turn(
             root=root,
@@ -162,7 +165,6 @@ class OtelSubscriber:
                 genai.REQUEST_MODEL: event.model,
                 genai.PROVIDER: attributes[genai.PROVIDER],
             },
-            new_inputs=[genai.user_message(event.prompt)] if content else [],
         )
 
     def _start_root(self, event: TurnStarted, attributes: dict[str, Any]) -> Span:
@@ -301,12 +303,11 @@ class OtelSubscriber:
         chat.set_attribute(genai.ESTIMATED, event.estimated)
         if event.ttft_s is not None:
             chat.set_attribute(genai.TIME_TO_FIRST_CHUNK, event.ttft_s)
-        cost = self.cost_of(event)
-        if cost is None:
+        if event.cost_usd is None:
             turn.unpriced = True
         else:
-            chat.set_attribute(genai.COST, cost)
-            turn.cost += cost
+            chat.set_attribute(genai.COST, event.cost_usd)
+            turn.cost += event.cost_usd
         turn.input_tokens += event.input_tokens
         turn.output_tokens += event.output_tokens
 
@@ -320,6 +321,12 @@ class OtelSubscriber:
         if turn.answer is not None:
             turn.chat.set_attribute(genai.OUTPUT_MESSAGES, genai.messages_attribute([turn.answer]))
         self._end_chat(turn, event.at, error_type=None, message="")
+
+    def _message_added(self, event: MessageAdded) -> None:
+        # What the next model call receives besides the history: the prompt, tool results, repairs.
+        turn = self._turns[event.turn_id]
+        if turn.content and event.origin is not MessageOrigin.ANSWER:
+            turn.new_inputs.append(genai.chat_message(event.message))
 
     def _end_chat(self, turn: _Turn, at: float, *, error_type: str | None, message: str) -> None:
         """End the open chat span and record the call's metrics (once its outcome is known)."""
@@ -335,7 +342,7 @@ class OtelSubscriber:
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 seconds=usage.latency_s,
-                cost=self.cost_of(usage),
+                cost=usage.cost_usd,
                 error_type=error_type,
             )
 
@@ -363,11 +370,11 @@ class OtelSubscriber:
     def _approval_decided(self, event: ApprovalDecided) -> None:
         turn = self._turns[event.turn_id]
         span = self._tool_span(turn, event.call, event.at)
-        label = decision_label(str(event.decision), str(event.decided_by))
+        label = decision_label(event.decision, event.decided_by)
         turn.decisions[event.call.call_id] = label
         attributes: dict[str, Any] = {
-            genai.DECISION: str(event.decision),
-            genai.DECIDED_BY: str(event.decided_by),
+            genai.DECISION: event.decision.value,
+            genai.DECIDED_BY: event.decided_by.value,
             "agent_magic.approval.seconds_to_decide": event.seconds_to_decide,
         }
         if turn.content and event.reason:
@@ -386,7 +393,6 @@ class OtelSubscriber:
         span.set_attribute("agent_magic.tool.truncated", event.truncated)
         if turn.content:
             span.set_attribute(genai.TOOL_RESULT, mask_secrets(event.content))
-            turn.new_inputs.append(genai.tool_message(event.call.call_id, event.content))
         if not event.ok:
             self._fail(span, event.error_code or "tool_error", event.error_code or "the tool failed")
         span.end(_ns(event.at))

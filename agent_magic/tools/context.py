@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from agent_magic.config import setting
 
 
 @dataclass
@@ -18,6 +21,9 @@ class ToolContext:
 
     workspace: Path
     namespace: dict[str, Any] = field(default_factory=dict)
-    max_output_chars: int = 50_000
-    sandbox: str = "auto"
-    allow_network: bool = False
+    max_output_chars: int = setting("max_tool_output_chars")
+    sandbox: str = setting("shell_sandbox")
+    allow_network: bool = setting("shell_network")
+    # Whether a deny rule protects a workspace-relative path from the tools that read files (searches
+    # skip such files); None: no rules.
+    denies_reading: Callable[[str], bool] | None = None

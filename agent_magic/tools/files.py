@@ -174,7 +174,7 @@ def search_files(
 ) -> ToolResult:
     """Search the text files of a workspace folder for lines containing a string or matching a regex.
 
-    Hidden folders, links, binary files and files over 5 MB are skipped.
+    Hidden folders, links, binary files, files over 5 MB and files a deny rule protects are skipped.
 
     Args:
         query: the text to look for (or a Python regular expression when regex is true).
@@ -203,6 +203,8 @@ def search_files(
     searched = 0
     for full in candidates:
         if not fnmatch.fnmatch(os.path.basename(full), glob) or not _is_searchable(full):
+            continue
+        if ctx.denies_reading is not None and ctx.denies_reading(_relative(ctx, full)):
             continue
         searched += 1
         with open(full, encoding="utf-8", errors="replace") as handle:

@@ -7,7 +7,6 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
-import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -59,16 +58,6 @@ class ToolOutcome:
     truncated: bool
 
 
-def parse_arguments(raw: str) -> dict:
-    """Decode the model's JSON arguments; an empty string means no arguments."""
-    if not raw.strip():
-        return {}
-    value = json.loads(raw)
-    if not isinstance(value, dict):
-        raise ToolArgumentsError(f"arguments must be a JSON object, got {type(value).__name__}")
-    return value
-
-
 async def execute(call: ToolCall, registry: ToolRegistry, context: ToolContext, *, timeout: float) -> ToolResult:
     """Run `call` and return its result, secrets masked; never raises except for cancellation."""
     return mask_result(await _execute(call, registry, context, timeout=timeout))
@@ -79,12 +68,11 @@ async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext,
     if tool is None:
         known = ", ".join(registry.names())
         return ToolResult.failure("unknown_tool", f"no tool named {call.name!r}; available: {known}")
+    decoded = call.decoded
+    if decoded.values is None:
+        return ToolResult.failure("invalid_arguments", str(decoded.error), retryable=True)
     try:
-        arguments = tool.validate(parse_arguments(call.arguments))
-    except json.JSONDecodeError as exc:
-        return ToolResult.failure(
-            "invalid_arguments", f"arguments are not valid JSON ({exc.msg} at position {exc.pos})", retryable=True
-        )
+        arguments = tool.validate(decoded.values)
     except ToolArgumentsError as exc:
         return ToolResult.failure("invalid_arguments", str(exc), retryable=True)
     positional = (context,) if tool.takes_context else ()
