@@ -58,13 +58,13 @@ def _check_prices(_name: str, value: dict[str, Any]) -> None:
 
 
 def _check_budget(name: str, value: dict[str, Any]) -> None:
-    from agent_magic.policy.budget import Limits
+    from agent_magic.policy.limits import Limits
 
     Limits.parse(name.removesuffix("_budget"), value)
 
 
 def _check_permissions(_name: str, value: dict[str, Any]) -> None:
-    from agent_magic.policy.approval_rules import parse_permissions
+    from agent_magic.policy.permissions import parse_permissions
 
     parse_permissions(value)
 

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
     from agent_magic.policy.approval import ApprovalGate
-    from agent_magic.policy.approval_rules import PermissionRules
-    from agent_magic.policy.budget import Limits
+    from agent_magic.policy.limits import Limits
+    from agent_magic.policy.permissions import PermissionRules
     from agent_magic.session import Session
     from agent_magic.tools.context import ToolContext
     from agent_magic.tools.registry import ToolRegistry
@@ -199,7 +199,7 @@ class AgentRuntime:
     def permission_rules(self) -> PermissionRules:
         """`AgentMagic.permissions`, parsed once per change."""
         if self._rules is None:
-            from agent_magic.policy.approval_rules import parse_permissions
+            from agent_magic.policy.permissions import parse_permissions
 
             self._rules = parse_permissions(self.config.permissions)
         return self._rules
@@ -207,7 +207,7 @@ class AgentRuntime:
     def limits(self) -> dict[str, Limits]:
         """The configured budgets by scope (turn, session, day), parsed once per change."""
         if self._limits is None:
-            from agent_magic.policy.budget import SCOPES, Limits
+            from agent_magic.policy.limits import SCOPES, Limits
 
             self._limits = {scope: Limits.parse(scope, getattr(self.config, f"{scope}_budget")) for scope in SCOPES}
         return self._limits

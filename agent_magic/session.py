@@ -44,7 +44,7 @@ from agent_magic.events import (
 )
 from agent_magic.llm.model import ChatModel, ModelResponse, TextPiece
 from agent_magic.llm.retry import RetryScheduled
-from agent_magic.policy.approval_rules import call_subject
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import UNTRUSTED_DATA_RULE
 from agent_magic.tools.registry import ToolRegistry

@@ -47,11 +47,14 @@ class Subcommand:
 
     def parser(self) -> MagicArgumentParser:
         """Its argument parser (errors become one-line `UsageError`s, as for every magic)."""
-        parser = MagicArgumentParser(prog=f"%agent {self.name}", description=self.help, add_help=False)
-        for argument in self.arguments:
-            parser.add_argument(*argument.flags, **argument.options)
-        return parser
+        return self._with_arguments(MagicArgumentParser(prog=f"%agent {self.name}", add_help=False))
 
     def usage(self) -> str:
         """`name [--plot]`: how it is written."""
-        return self.parser().format_usage().removeprefix("usage: %agent ").strip()
+        plain = self._with_arguments(argparse.ArgumentParser(prog=self.name, add_help=False))
+        return " ".join(plain.format_usage().removeprefix("usage: ").split())
+
+    def _with_arguments(self, parser: argparse.ArgumentParser) -> Any:
+        for argument in self.arguments:
+            parser.add_argument(*argument.flags, **argument.options)
+        return parser

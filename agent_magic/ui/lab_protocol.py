@@ -1,6 +1,6 @@
 """The messages agent_magic exchanges with its JupyterLab companion over the `agent_magic` comm.
 
-Version 1 of the schema (documented in the README, mirrored in `labextension/src/protocol.ts`). Every
+Version 1 of the schema (documented in docs/jupyterlab.md, mirrored in `labextension/src/protocol.ts`). Every
 message is a JSON object with `"v": 1` and a `"type"`; a receiver ignores types it does not know, so
 fields and types can be added without a version bump. A change that alters the meaning of an existing
 field bumps `SCHEMA_VERSION`.

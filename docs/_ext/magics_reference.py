@@ -30,16 +30,20 @@ def magic_parser(kind: str) -> argparse.ArgumentParser | None:
 
 
 def subcommands(table: Any = None) -> list[tuple[str, str]]:
-    """The `%agent` subcommands as (name, help), in the order `%agent help` lists them.
-
-    Reads `table`, by default `agent_magic.magic.SUBCOMMANDS`: either a mapping of name to help text
-    or a sequence of objects with `name` and `help` attributes.
-    """
+    """The `%agent` subcommands as (name, help), in the order `%agent help` lists them: `help` first,
+    then `agent_magic.commands.SUBCOMMANDS` (objects with `name`, `help` and `usage()`), or `table`
+    (a mapping of name to help text, or such objects). A subcommand with arguments shows its usage."""
     if table is None:
-        from agent_magic.magic import SUBCOMMANDS as table
+        from agent_magic.commands import SUBCOMMANDS as table
+
+        return [("help", "show this help"), *subcommands(table)]
     if isinstance(table, Mapping):
         return [(str(name), str(text)) for name, text in table.items()]
-    return [(str(entry.name), str(entry.help)) for entry in table]
+    rows = []
+    for entry in table:
+        usage = entry.usage() if hasattr(entry, "usage") else entry.name
+        rows.append((str(entry.name), str(entry.help) + (f" (`%agent {usage}`)" if usage != entry.name else "")))
+    return rows
 
 
 def option_rows(parser: argparse.ArgumentParser) -> list[tuple[str, str, str]]:
