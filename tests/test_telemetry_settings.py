@@ -41,6 +41,12 @@ def test_a_signal_whose_exporter_is_none_is_not_exported():
     assert settings.traces.enabled and not settings.metrics.enabled
 
 
+def test_credentials_in_an_endpoint_url_never_reach_a_message():
+    settings = ExportSettings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://team:s3cr3t-token@collector:4318"})
+
+    assert settings.describe() == "https://collector:4318 (http/protobuf)"
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "fix"),
     [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 PROTOCOLS = ("http/protobuf", "grpc")
 DEFAULT_PROTOCOL = "http/protobuf"  # the specification's default for OTLP exporters
@@ -50,9 +51,21 @@ metrics=SignalExport(protocol=None, endpoint=''))
         return cls(traces=_signal(env, "traces"), metrics=_signal(env, "metrics"))
 
     def describe(self) -> str:
-        """Where the data goes, for messages: `http://host:4318 (http/protobuf)`."""
-        targets = {f"{s.endpoint} ({s.protocol})" for s in (self.traces, self.metrics) if s.enabled}
+        """Where the data goes, for messages: `http://host:4318 (http/protobuf)`; credentials written into an
+        endpoint URL (`https://user:token@host`) are left out, since the message is shown in the cell."""
+        targets = {
+            f"{_without_credentials(s.endpoint)} ({s.protocol})" for s in (self.traces, self.metrics) if s.enabled
+        }
         return ", ".join(sorted(targets)) or "nowhere (OTEL_TRACES_EXPORTER and OTEL_METRICS_EXPORTER are none)"
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if not (parts.username or parts.password):
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _signal(env: Mapping[str, str], signal: str) -> SignalExport:
