@@ -61,7 +61,6 @@ class _Turn:
 
     root: Span
     started_at: float
-    model: str
     content: bool
     metric_attributes: dict[str, Any]
     chat: Span | None = None
@@ -140,7 +139,7 @@ class OtelSubscriber:
             genai.AGENT: genai.AGENT_NAME,
             genai.CONVERSATION: event.session_id,
             genai.REQUEST_MODEL: event.model,
-            genai.PROVIDER: endpoint.get(genai.PROVIDER, genai.OPENAI_COMPATIBLE),
+            genai.PROVIDER: endpoint[genai.PROVIDER],
             genai.USER: self.user,
             genai.TURN_ID: event.turn_id,
             genai.NOTEBOOK: self.notebook,
@@ -158,7 +157,6 @@ class OtelSubscriber:
         self._turns[event.turn_id] = _Turn(
             root=root,
             started_at=event.at,
-            model=event.model,
             content=content,
             metric_attributes={
                 genai.USER: self.user,
