@@ -167,6 +167,8 @@ class ServerConnection:
         self.mcp_tools: list[Any] = []  # the server's tools (mcp.types.Tool), as last listed
         self.stderr: StderrTail | None = None
         self._run = 0  # which start the owner task and failures belong to
+        self._reported = 0  # the start whose failure is recorded (or being recorded: until `_recorded` is set)
+        self._recorded = asyncio.Event()
         self._client: Any = None
         self._owner: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
@@ -299,10 +301,12 @@ class ServerConnection:
     async def _failed(self, run: int, what: str, *, since: int = 0) -> None:
         """Record that start `run` failed or ended: state, cause (with the stderr written after line
         `since`), backoff."""
-        if run != self._run or self.state is ServerState.FAILED:
-            return  # a stale report, or one already made for this start
-        self.state = ServerState.FAILED
-        self._client = None
+        if run != self._run:
+            return  # a report about an earlier start
+        if run == self._reported:  # already being recorded (the call and the owner both noticed)
+            await self._recorded.wait()
+            return
+        self._reported, self._client, self._recorded = run, None, asyncio.Event()
         if self.stderr is not None:  # wait briefly for the last words of a dying server
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stderr.eof.wait(), _STDERR_EOF_WAIT)
@@ -310,13 +314,15 @@ class ServerConnection:
         self.cause = self.spec.redact(f"{what}: {tail}" if tail else what)
         self.failures += 1
         self.next_try = time.monotonic() + backoff(self.failures)
+        self.state = ServerState.FAILED  # last: whoever sees FAILED also sees its cause
+        self._recorded.set()
         log.warning("MCP server %r %s", self.name, self.cause)
 
     # -- calling ----------------------------------------------------------------------------------------
 
     def down_message(self) -> str:
         """Why calls to this server cannot be made now."""
-        return f"MCP server {self.name!r} is not running ({self.cause or self.state.value})"
+        return f"MCP server {self.name!r} is not running ({self.cause or 'it stopped'})"
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
         """Call `tool`; returns the `CallToolResult`. Raises `ServerDown` when the server is not running
