@@ -41,6 +41,7 @@ class ModelResponse:
     ttft_s: float | None
     retries: int = 0
     reasoning: str = ""  # the reasoning the server streamed before the answer, if any
+    response_model: str | None = None  # the model the server says answered (None: it did not say)
 
 
 StreamItem = TextPiece | ReasoningPiece | ModelResponse | RetryScheduled
