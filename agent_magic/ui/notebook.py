@@ -48,7 +48,7 @@ from agent_magic.events import (
 )
 from agent_magic.ui.cell_outputs import BlockStream, Bundle, CellOutputs, Output, Show
 from agent_magic.ui.format import call_signature, decision_line, ending_line, outcome_line
-from agent_magic.ui.progress import TICK_SECONDS, Waiting, clock_text, status_line
+from agent_magic.ui.progress import TICK_SECONDS, Waiting, clock_text, next_tick, status_line
 from agent_magic.ui.thinking import ThinkingBlock
 from agent_magic.ui.turn_summary import TurnSummary
 
@@ -155,13 +155,19 @@ class NotebookRenderer:
             self._thinking.flush()
         self._answer.flush(final=final)
         self._last_flush = time.monotonic()
+        if self.live and self._answer.pending:  # held back by the redraw budget, which grows with time
+            self._arm_flush(self.interval)
 
     def _schedule_flush(self) -> None:
         """Flush now if the interval has passed, else once it has."""
         wait = self.interval - (time.monotonic() - self._last_flush)
         if wait <= 0:
             self._flush()
-        elif self._flush_timer is None:
+        else:
+            self._arm_flush(wait)
+
+    def _arm_flush(self, wait: float) -> None:
+        if self._flush_timer is None and not self._closed:
             loop = _running_loop()
             if loop is not None:  # no loop (a synchronous caller): the next piece or the end flushes
                 self._flush_timer = loop.call_later(wait, self._flush)
@@ -197,21 +203,24 @@ class NotebookRenderer:
     # -- the clock ------------------------------------------------------------------------------------
 
     def _wait(self, waiting: Waiting) -> None:
-        """The turn waits from now on: the status line appears at the next tick, if still waiting."""
+        """The turn waits from now on: the status line appears a second later, if still waiting."""
         if self.live:
             self._waiting = waiting
+            if self._tick_timer is not None:  # ticks count the seconds of this wait from now on
+                self._tick_timer.cancel()
+                self._tick_timer = None
             self._arm_tick()
 
     def _stop_waiting(self) -> None:
         self._waiting = None
 
-    def _arm_tick(self) -> None:
+    def _arm_tick(self, delay: float = TICK_SECONDS) -> None:
         if not self.live or self._closed or self._tick_timer is not None:
             return
         if self._waiting is not None or self._cards:
             loop = _running_loop()
             if loop is not None:
-                self._tick_timer = loop.call_later(TICK_SECONDS, self._tick)
+                self._tick_timer = loop.call_later(delay, self._tick)
 
     def _tick(self) -> None:
         """Redraw the status line and the clocks of running tool cards."""
@@ -222,7 +231,7 @@ class NotebookRenderer:
         for card in self._cards.values():
             if now - card.started >= TICK_SECONDS:  # a quick tool never shows a clock
                 card.output.update(_tool_card(card.signature, f"running… {clock_text(now - card.started)}", None))
-        self._arm_tick()
+        self._arm_tick(next_tick(self._waiting, now))
 
     # -- events ---------------------------------------------------------------------------------------
 

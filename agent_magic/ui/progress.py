@@ -50,6 +50,15 @@ def status_line(waiting: Waiting, now: float) -> str:
     return f"… waiting for {waiting.subject} — {clock_text(now - started)}"
 
 
+def next_tick(waiting: Waiting | None, now: float) -> float:
+    """Seconds until the next redraw, on the wait's whole seconds (so the clock never skips or repeats
+    one); a second when nothing waits (only tool cards tick)."""
+    if waiting is None:
+        return TICK_SECONDS
+    reference = waiting.retry_at if waiting.retry_at is not None else waiting.since
+    return TICK_SECONDS - (now - reference) % TICK_SECONDS + 0.02
+
+
 def someone_watching(shell: Any, live_status: str) -> bool:
     """Whether this cell shows live progress (`AgentMagic.live_status`): "on", "off", or "auto" — unless
     the run is headless (the execute request allows no `input()`: nbclient, nbconvert, papermill), where

@@ -32,7 +32,7 @@ from agent_magic.events import (
     Usage,
 )
 from agent_magic.ui.format import call_signature, decision_line, ending_line, outcome_line
-from agent_magic.ui.progress import TICK_SECONDS, Waiting, clock_text, status_line
+from agent_magic.ui.progress import TICK_SECONDS, Waiting, clock_text, next_tick, status_line
 from agent_magic.ui.turn_summary import TurnSummary
 
 ERASE_LINE = "\r\033[K"
@@ -93,11 +93,11 @@ class TerminalRenderer:
 
     # -- the clock ------------------------------------------------------------------------------------
 
-    def _arm(self) -> None:
+    def _arm(self, delay: float = TICK_SECONDS) -> None:
         if not self.live or self._timer is not None or not (self._waiting or self._running or self._thinking_since):
             return
         try:
-            self._timer = asyncio.get_running_loop().call_later(TICK_SECONDS, self._tick)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
         except RuntimeError:  # no loop (a synchronous caller): no clock
             pass
 
@@ -113,10 +113,13 @@ class TerminalRenderer:
             if now - started >= TICK_SECONDS:  # a quick tool never shows a clock
                 more = f" (+{len(others)} more)" if others else ""
                 self._show_status(f"⚙ {name} running — {clock_text(now - started)}{more}")
-        self._arm()
+        self._arm(next_tick(self._waiting, now))
 
-    def _wait(self, waiting: Waiting | None) -> None:
+    def _wait(self, waiting: Waiting) -> None:
         self._waiting = waiting
+        if self._timer is not None:  # ticks count the seconds of this wait from now on
+            self._timer.cancel()
+            self._timer = None
         self._arm()
 
     # -- reasoning ------------------------------------------------------------------------------------
