@@ -292,6 +292,9 @@ class NotebookRenderer:
         signature = call_signature(event.call)
         output = self._outputs.add(_tool_card(signature, "running…", None))
         self._cards[event.call.call_id] = _Card(output, signature, time.monotonic())
+        if self._waiting is None and self._tick_timer is not None:  # tick on this card's whole seconds
+            self._tick_timer.cancel()
+            self._tick_timer = None
         self._arm_tick()
 
     def _finish_card(self, event: ToolFinished) -> None:
