@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from agent_magic.prompts import DEFAULT_SYSTEM_PROMPT
@@ -111,6 +111,50 @@ class AgentMagic(Configurable):
     day_budget = Dict(
         help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.'
     ).tag(config=True)
+
+    # -- hardening (issue 16) ------------------------------------------------------------------------
+    shell_env_passthrough = List(
+        Unicode(),
+        help="Environment variables run_shell commands may see although their names look like credentials "
+        "or belong to Jupyter or the model endpoint (those are removed by default), e.g. ['GITHUB_TOKEN'].",
+    ).tag(config=True)
+    shell_limits = Dict(
+        help='Resource limits of each run_shell command: {"processes": 256, "memory_mb": 4096, "file_mb": 1024, '
+        '"cpu_s": 600} (the defaults; 0 = no limit of that kind). Keys left out keep their default.'
+    ).tag(config=True)
+    max_tool_calls_per_step = Int(
+        64, help="Most tool calls run from one model answer; further calls get an error result, not run."
+    ).tag(config=True)
+    stream_idle_timeout = Float(
+        15.0,
+        help="Once an answer has started streaming, seconds of silence after which the stream is abandoned "
+        "and retried like a cut stream (before the first chunk, first_byte_timeout applies).",
+    ).tag(config=True)
+    max_response_mb = Float(
+        64.0, help="Largest model response (megabytes, decompressed) before the call fails with a clear error."
+    ).tag(config=True)
+
+    @validate("shell_limits")
+    def _check_shell_limits(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from agent_magic.policy.limits import ShellLimits
+
+        try:
+            ShellLimits.parse(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    @validate("stream_idle_timeout", "max_response_mb")
+    def _check_hardening_positive(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError(f"AgentMagic.{proposal['trait'].name} must be a positive number")
+        return proposal["value"]
+
+    @validate("max_tool_calls_per_step")
+    def _check_tool_calls_per_step(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError("AgentMagic.max_tool_calls_per_step must be at least 1")
+        return proposal["value"]
 
     @default("model")
     def _default_model(self) -> str:

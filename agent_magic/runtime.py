@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_magic.config import DEMO_MODEL, AgentMagic
@@ -86,10 +87,15 @@ class AgentRuntime:
 
     def apply_tool_settings(self, context: ToolContext) -> ToolContext:
         """Copy the configured tool limits onto `context` (read per turn, so `%config` applies at once)."""
+        from agent_magic.policy.limits import ShellLimits
+
         cfg = self.config
         context.max_output_chars = cfg.max_tool_output_chars
         context.sandbox = cfg.shell_sandbox
         context.allow_network = cfg.shell_network
+        context.env_passthrough = tuple(cfg.shell_env_passthrough)
+        context.private_paths = (Path(cfg.home),)  # the agent home and its ledger, hidden from commands
+        context.shell_limits = ShellLimits.parse(cfg.shell_limits)
         return context
 
     def new_session(self) -> Session:

@@ -153,4 +153,3 @@ def test_the_stdin_prompt_shows_every_line_with_marks(workspace):
     asyncio.run(asker.ask(request("run_shell", {"command": FENCE_BREAK + CONTROL}, workspace)))
     assert "rm -rf ~/precious  <!-- hidden tail -->" in printed[0]
     assert "⟨ESC⟩[2K" in printed[0] and "\x1b" not in printed[0] and "\r" not in printed[0]
-
