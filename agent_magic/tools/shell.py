@@ -24,6 +24,7 @@ from agent_magic.tools.capture import HeadTailBuffer
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.process_tree import CommandProcesses
 from agent_magic.tools.result import ToolResult
+from agent_magic.tools.threads import run_in_tool_thread
 
 READ_CHUNK = 65_536
 EXIT_POLL_S = 0.02
@@ -115,7 +116,7 @@ async def run_shell(ctx: ToolContext, command: str, timeout: float = 60.0) -> To
         timeout: seconds before the command and everything it started are killed.
     """
     # Off the event loop: parsing a long command takes a while, and the kernel must keep answering.
-    verdict = await asyncio.to_thread(check_command, command)
+    verdict = await run_in_tool_thread(check_command, command)
     if not verdict.allowed:
         return ToolResult.failure(
             "command_blocked",
