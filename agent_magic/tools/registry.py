@@ -43,6 +43,9 @@ class Tool:
     # The argument approval rules match their glob against (e.g. "path", "command"); None: the first of
     # path / command / code the tool takes (see policy/approval_rules.py).
     subject_argument: str | None = None
+    # Says why a person must see a call (e.g. a command the guard cannot read), or "" when nothing must:
+    # such a call is never approved by a rule, --approve or "always allow" (see policy/approval.py).
+    review: Callable[[dict[str, Any]], str] | None = None
 
     @functools.cached_property
     def arguments_model(self) -> type[BaseModel]:
@@ -115,6 +118,7 @@ def make_tool(
     name: str | None = None,
     destructive: bool = False,
     subject_argument: str | None = None,
+    review: Callable[[dict[str, Any]], str] | None = None,
 ) -> Tool:
     """Build a `Tool` from a typed function; its first parameter may be a `ToolContext`.
 
@@ -149,6 +153,7 @@ def make_tool(
         destructive=destructive,
         takes_context=takes_context,
         subject_argument=subject_argument,
+        review=review,
     )
 
 

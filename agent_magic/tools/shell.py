@@ -104,6 +104,12 @@ async def _drain(command: _Command, pumps: list[asyncio.Future[Any]]) -> None:
             await asyncio.wait_for(process.wait(), KILL_GRACE_S)
 
 
+def shell_review(arguments: dict[str, Any]) -> str:
+    """Why a person must see this run_shell call before it runs ("" when the guard could read it)."""
+    command = arguments.get("command")
+    return check_command(command).review if isinstance(command, str) else ""
+
+
 async def run_shell(ctx: ToolContext, command: str, timeout: float = 60.0) -> ToolResult:
     """Run a shell command (/bin/sh -c) in the workspace and return its exit code, stdout and stderr.
 

@@ -97,6 +97,9 @@ class HeadlessAsker:
         """Deny (the default), allow, or fail the turn, printing the request either way."""
         signature = call_signature(request.call)
         setting = f"AgentMagic.headless_approval = {self.policy!r}"
+        if request.review:  # e.g. a command the guard could not read: no policy approves it unseen
+            self._show(f"🔐 not run in a headless run: {request.review}: {signature}")
+            return Answer(Choice.DENY, BY_HEADLESS, f"{request.review}; a person must approve it")
         if self.policy == "error":
             raise HeadlessApprovalError(
                 f"{request.call.name} needs approval but this run is headless ({setting}); pre-approve it with "

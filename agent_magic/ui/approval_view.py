@@ -189,6 +189,14 @@ def _file_view(request: ApprovalRequest, path: str) -> RequestView:
 
 
 def describe_request(request: ApprovalRequest) -> RequestView:
+    """Render the request readably: a diff, a command, code, or the arguments; a review note first."""
+    view = _describe(request)
+    if request.review:
+        return RequestView(f"⚠️ {request.review}. {view.title}", view.body, view.language)
+    return view
+
+
+def _describe(request: ApprovalRequest) -> RequestView:
     """Render the request readably: a diff, a command, code, or the arguments.
 
     Example:
