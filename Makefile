@@ -66,6 +66,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_approval.py
 	$(BIN)/python benchmarks/bench_ledger.py
 	$(BIN)/python benchmarks/fault_summary.py
+	$(BIN)/python benchmarks/bench_responsiveness.py
 
 clean:
 	rm -rf $(VENV) notebooks/executed .pytest_cache
