@@ -20,9 +20,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fault_summary import Collector  # noqa: E402
+from fault_summary import Collector
 
-from agent_magic.policy.command_guard import MAX_GUARD_CHARS, check_command  # noqa: E402
+from agent_magic.policy.command_guard import MAX_GUARD_CHARS, check_command
 
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "test_responsiveness.py"
 TARGET_S = 1.0
