@@ -182,4 +182,5 @@ class AgentRuntime:
             max_tool_output_chars=cfg.max_tool_output_chars,
             system_prompt=cfg.system_prompt,
             max_cost=max_cost,
+            max_tool_calls_per_step=cfg.max_tool_calls_per_step,
         )

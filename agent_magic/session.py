@@ -92,6 +92,7 @@ class TurnSettings:
     max_tool_output_chars: int = 50_000
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     max_cost: float | None = None  # the cell's --max-cost: dollars this turn may spend (checked by the budget guard)
+    max_tool_calls_per_step: int = 64  # calls past this in one model answer get an error result, not run
 
 
 @dataclass
@@ -247,6 +248,14 @@ class Session:
     ) -> AsyncIterator[Event]:
         """Run one step's tool calls: read-only ones concurrently, destructive ones one by one in order,
         each through the approver. Each result joins the transcript as soon as it exists."""
+        cap = settings.max_tool_calls_per_step
+        if len(calls) > cap:  # the excess is answered, not run, so the transcript stays valid
+            asked = f"the model asked for {len(calls)} tool calls at once"
+            for call in calls[cap:]:
+                reason = f"not run: {asked}; at most {cap} run per step (AgentMagic.max_tool_calls_per_step)"
+                self._answer_unrun(call, reason, "too_many_tool_calls")
+            yield Notice(**ids, message=f"⛔ {asked}; ran the first {cap} (AgentMagic.max_tool_calls_per_step)")
+            calls = calls[:cap]
         read_only = [c for c in calls if not self._is_destructive(c)]
         destructive = [c for c in calls if self._is_destructive(c)]
         if read_only:
@@ -356,11 +365,13 @@ class Session:
         for message in list(self.messages):
             for call in message.get("tool_calls") or ():
                 if call["id"] not in answered:
-                    result = ToolResult.failure("cancelled", reason)
-                    content = present(
-                        ToolCall(call["id"], call["function"]["name"], ""), result, max_chars=1000
-                    ).content
-                    self.messages.append({"role": "tool", "tool_call_id": call["id"], "content": content})
+                    self._answer_unrun(ToolCall(call["id"], call["function"]["name"], ""), reason, "cancelled")
+
+    def _answer_unrun(self, call: ToolCall, reason: str, error_code: str) -> None:
+        """Answer a tool call that will not run, so the next request stays valid."""
+        result = ToolResult.failure(error_code, reason)
+        content = present(ToolCall(call.call_id, call.name, ""), result, max_chars=1000).content
+        self.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": content})
 
     # -- events ---------------------------------------------------------------------------------------
 

@@ -468,3 +468,39 @@ def test_budget_hit_mid_turn_stops_cleanly(agent, script):
     agent.execute("%config AgentMagic.turn_budget = {}")
     messages = assert_next_turn_sees_a_valid_transcript(agent, script)
     assert sum(1 for m in messages if m["role"] == "tool") == 2
+
+
+# -- hostile tool arguments (issue 16 item 7) ------------------------------------------------------
+
+DEEP = '{"path": ' + "[" * 200_000 + "]" * 200_000 + "}"
+
+
+@pytest.mark.parametrize("tool", ["read_file", "write_file"])
+def test_arguments_nested_200000_deep_get_a_structured_error(agent, script, tool):
+    script.add_tool_calls((tool, DEEP))
+    script.add_text("I will send simpler arguments.")
+
+    run = agent.execute(f"%%agent --approve {tool}\ngo", timeout=120)
+
+    assert run.status == "ok", run.text
+    assert "I will send simpler arguments." in run.text and "RecursionError" not in run.text
+    payload = tool_payload(script.requests[1]["messages"][-1])
+    assert payload["error_code"] == "invalid_arguments" and "nest too deeply" in payload["error_message"]
+    assert_next_turn_sees_a_valid_transcript(agent, script)
+
+
+def test_two_thousand_tool_calls_in_one_step_are_capped(agent, script):
+    agent.execute("%config AgentMagic.max_tool_calls_per_step = 20")
+    script.add_tool_calls(*[("list_files", "{}")] * 2_000)
+    script.add_text("Listed.")
+
+    run = agent.execute("%%agent\nlist everything", timeout=120)
+
+    assert run.status == "ok", run.text
+    assert "the model asked for 2000 tool calls at once; ran the first 20" in run.text
+    results = [tool_payload(m) for m in script.requests[1]["messages"] if m["role"] == "tool"]
+    assert len(results) == 2_000
+    assert sum(r["ok"] for r in results) == 20
+    assert {r["error_code"] for r in results if not r["ok"]} == {"too_many_tool_calls"}
+    assert len(ledger_tools(agent)) == 20
+    assert_next_turn_sees_a_valid_transcript(agent, script)

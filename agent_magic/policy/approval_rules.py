@@ -121,7 +121,7 @@ def call_subject(tool: Tool | None, raw_arguments: str, workspace: Path) -> str 
     """
     try:
         arguments = json.loads(raw_arguments or "{}")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # unreadable (or absurdly nested): rules fail closed
         return None
     if not isinstance(arguments, dict):
         return None
