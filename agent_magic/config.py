@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +208,24 @@ class AgentMagic(Configurable):
     def _default_headless_approval(self) -> str:
         value = os.environ.get("AGENT_MAGIC_HEADLESS_APPROVAL", "deny").strip().lower() or "deny"
         if value not in ("deny", "allow", "error"):
-            raise TraitError(f"AGENT_MAGIC_HEADLESS_APPROVAL must be deny, allow or error, not {value!r}")
+            # One line, and the safe choice: a bad value must neither crash every cell nor allow anything.
+            print(
+                f"agent_magic: AGENT_MAGIC_HEADLESS_APPROVAL={value!r} is not deny, allow or error; using deny",
+                file=sys.stderr,
+            )
+            return "deny"
         return value
+
+    @validate("base_url")
+    def _check_base_url(self, proposal: dict[str, Any]) -> str | None:
+        from agent_magic.llm.endpoint_url import check_base_url
+
+        if proposal["value"] is None:
+            return None
+        try:
+            return check_base_url(proposal["value"], "AgentMagic.base_url")
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
 
     @validate("permissions")
     def _check_permissions(self, proposal: dict[str, Any]) -> dict[str, Any]:
@@ -250,10 +267,12 @@ class AgentMagic(Configurable):
         )
 
     def effective_settings(self) -> dict[str, Any]:
-        """Every setting with its current value; the API key is masked."""
+        """Every setting with its current value; the API key and credentials in URLs are masked."""
         values: dict[str, Any] = {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         values["api_key"] = f"…{key[-4:]} (set)" if key else "(not set)"
-        values["base_url"] = self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI default)"
+        from agent_magic.policy.secrets import mask_secrets
+
+        values["base_url"] = mask_secrets(self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI default)")
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values

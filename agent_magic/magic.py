@@ -287,18 +287,20 @@ class AgentMagics(Magics):
             print("No turn in this conversation has failed.")
             return
         record = failed[-1]
-        print(f"turn {record.turn_id}: {record.message}")
+        from agent_magic.policy.secrets import mask_secrets  # a server may echo credentials in its error
+
+        print(f"turn {record.turn_id}: {mask_secrets(record.message)}")
         print("states: " + " → ".join(state.value for state in record.states))
         error = record.error
         chain = []
         while error is not None:
-            chain.append(f"{type(error).__module__}.{type(error).__name__}: {error}")
+            chain.append(mask_secrets(f"{type(error).__module__}.{type(error).__name__}: {error}"))
             error = error.__cause__ or error.__context__
         print("\n".join("  caused by " + c if i else c for i, c in enumerate(chain)))
         attempts = getattr(record.error, "attempts", ())
         if attempts:
             print(f"attempts ({len(attempts)}):")
-            print("\n".join("  " + attempt.describe() for attempt in attempts))
+            print(mask_secrets("\n".join("  " + attempt.describe() for attempt in attempts)))
 
 
 def register(shell: InteractiveShell) -> AgentMagics:

@@ -126,6 +126,8 @@ class AgentRuntime:
             "idle_timeout": cfg.idle_timeout,
             "first_byte_timeout": cfg.first_byte_timeout,
             "call_timeout": cfg.call_timeout,
+            "stream_idle_timeout": cfg.stream_idle_timeout,
+            "max_response_bytes": int(cfg.max_response_mb * 1_000_000),
         }
         if model == DEMO_MODEL:
             from agent_magic.llm.demo import demo_base_url
@@ -133,6 +135,13 @@ class AgentRuntime:
             return EndpointSettings(model=model, base_url=demo_base_url(), api_key="demo", **timeouts)
         if not cfg.has_endpoint():
             raise AgentUsageError(NO_MODEL_MESSAGE)
+        if not cfg.base_url and os.environ.get("OPENAI_BASE_URL"):
+            from agent_magic.llm.endpoint_url import check_base_url
+
+            try:
+                check_base_url(os.environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL")
+            except ValueError as exc:
+                raise AgentUsageError(str(exc)) from None
         api_key = cfg.api_key
         if api_key is None and (cfg.base_url or os.environ.get("OPENAI_BASE_URL")):
             api_key = os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_KEY

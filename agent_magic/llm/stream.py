@@ -7,6 +7,10 @@ OpenAI-compatible servers differ in small ways; each is accepted when it still m
 - usage on the last content chunk, on a separate chunk with no choices, or repeated on every chunk;
 - `content: null`, empty deltas, keep-alive chunks without choices.
 A stream without any `finish_reason` is never accepted as complete: the caller checks `finished`.
+
+What cannot mean anything is refused, never skipped (skipping could silently lose text): a chunk that is
+not an object, `choices` that is not a list, a choice or delta that is not an object, content that is
+not a string. `add()` raises `MalformedChunk` for those, and the client treats it as a stream fault.
 """
 
 from __future__ import annotations
@@ -16,6 +20,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_magic.events import ToolCall
+
+
+class MalformedChunk(ValueError):
+    """A streamed chunk whose shape cannot be read as part of an answer."""
+
+
+def _is_object(value: Any) -> bool:
+    """A JSON object as the SDK hands it over: a dict, or a (constructed, unvalidated) SDK model."""
+    return isinstance(value, dict) or hasattr(type(value), "model_fields")
+
+
+def _check_shape(chunk: Any) -> None:
+    if not _is_object(chunk):
+        raise MalformedChunk(f"a chunk is a {type(chunk).__name__}, not an object")
+    choices = _get(chunk, "choices")
+    if choices is None:
+        return  # keep-alive or usage-only chunk
+    if not isinstance(choices, list):
+        raise MalformedChunk(f"'choices' is a {type(choices).__name__}, not a list")
+    for choice in choices:
+        delta = _get(choice, "delta") if _is_object(choice) else None
+        if not _is_object(choice) or (delta is not None and not _is_object(delta)):
+            raise MalformedChunk("a choice or its delta is not an object")
+        content = _get(delta, "content") if delta is not None else None
+        if content is not None and not isinstance(content, str):
+            raise MalformedChunk(f"'content' is a {type(content).__name__}, not text")
+        calls = _get(delta, "tool_calls") if delta is not None else None
+        if calls is not None and not isinstance(calls, list):
+            raise MalformedChunk(f"'tool_calls' is a {type(calls).__name__}, not a list")
 
 
 @dataclass(frozen=True)
@@ -73,7 +106,8 @@ class ChunkAccumulator:
     _by_index: dict[int, _PartialCall] = field(default_factory=dict)
 
     def add(self, chunk: Any) -> str:
-        """Take one chunk; return the answer text it adds ("" if none)."""
+        """Take one chunk; return the answer text it adds ("" if none). Raises `MalformedChunk`."""
+        _check_shape(chunk)
         usage = _get(chunk, "usage")
         if usage:
             self.usage = parse_usage(usage)
