@@ -137,7 +137,7 @@ class AgentMagic(Configurable):
 
     @validate("shell_limits")
     def _check_shell_limits(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        from agent_magic.policy.limits import ShellLimits
+        from agent_magic.policy.shell_limits import ShellLimits
 
         try:
             ShellLimits.parse(proposal["value"])

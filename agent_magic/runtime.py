@@ -87,7 +87,7 @@ class AgentRuntime:
 
     def apply_tool_settings(self, context: ToolContext) -> ToolContext:
         """Copy the configured tool limits onto `context` (read per turn, so `%config` applies at once)."""
-        from agent_magic.policy.limits import ShellLimits
+        from agent_magic.policy.shell_limits import ShellLimits
 
         cfg = self.config
         context.max_output_chars = cfg.max_tool_output_chars

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from tool_helpers import call_tool
 
-from agent_magic.policy import limits, sandbox
-from agent_magic.policy.limits import CommandCgroup, ShellLimits
+from agent_magic.policy import sandbox, shell_limits
+from agent_magic.policy.shell_limits import CommandCgroup, ShellLimits
 from agent_magic.tools.context import ToolContext
 
 needs_bwrap = pytest.mark.skipif(sandbox.find_bwrap() is None, reason="bubblewrap is not usable on this machine")
@@ -148,7 +148,7 @@ def test_a_cpu_spinner_is_stopped_by_the_cpu_limit(workspace):
 @pytest.mark.parametrize("cgroups", [True, False], ids=["with-cgroup", "without-cgroup"])
 def test_without_a_sandbox_setsid_children_die_on_timeout(workspace, monkeypatch, cgroups):
     if not cgroups:
-        monkeypatch.setattr(limits, "CGROUP_ROOT", workspace / "no-cgroups-here")
+        monkeypatch.setattr(shell_limits, "CGROUP_ROOT", workspace / "no-cgroups-here")
     marker = f"{70 + uuid.uuid4().int % 1000 / 1000:.3f}"
     command = f"setsid sleep {marker} & setsid sh -c 'sleep {marker} & wait' & nohup sleep {marker} & sleep {marker}"
     result = shell(ToolContext(workspace, sandbox="none"), command, timeout=1.5)
@@ -169,7 +169,7 @@ def test_without_a_sandbox_a_double_forked_daemon_dies_with_its_cgroup(workspace
 @pytest.mark.parametrize("cgroups", [True, False], ids=["with-cgroup", "without-cgroup"])
 def test_without_a_sandbox_a_finished_command_leaves_no_detached_child(workspace, monkeypatch, cgroups):
     if not cgroups:
-        monkeypatch.setattr(limits, "CGROUP_ROOT", workspace / "no-cgroups-here")
+        monkeypatch.setattr(shell_limits, "CGROUP_ROOT", workspace / "no-cgroups-here")
     marker = f"{80 + uuid.uuid4().int % 1000 / 1000:.3f}"
     result = shell(
         ToolContext(workspace, sandbox="none"), f"setsid sleep {marker} > /dev/null 2>&1 & sleep 0.3; echo done"

@@ -10,7 +10,7 @@ and the agent's own home with its ledger. Without bwrap (or where it cannot crea
 containers) the command runs as a plain subprocess in the workspace, and the user is told so once.
 
 Either way the command gets a filtered environment (`command_environment`: no API keys, tokens or
-passwords unless `AgentMagic.shell_env_passthrough` names them) and resource limits (`policy/limits.py`).
+passwords unless `AgentMagic.shell_env_passthrough` names them) and resource limits (`policy/shell_limits.py`).
 """
 
 from __future__ import annotations

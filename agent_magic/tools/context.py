@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_magic.policy.limits import ShellLimits
+from agent_magic.policy.shell_limits import ShellLimits
 
 
 @dataclass

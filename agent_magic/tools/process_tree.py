@@ -3,7 +3,7 @@
 A command starts in a process group of its own, but a child can leave it (`setsid`, `setpgid`) and a
 double fork hands the grandchild to init, out of the shell's tree. In a bubblewrap sandbox that does not
 matter (killing the sandbox ends its PID namespace and everything in it), nor in a control group of its
-own (`policy/limits.CommandCgroup` kills by membership). Without either, this module keeps a record while
+own (`policy/shell_limits.CommandCgroup` kills by membership). Without either, this module keeps a record while
 the command runs: every descendant it has seen, with its session and process group. Killing then reaches
 the command's group, each remembered process still alive (checked by start time, so a recycled pid is
 spared), and every process in a session or group one of them started.

@@ -2,7 +2,7 @@
 
 The command guard refuses catastrophic commands first (even approved ones); the command then runs in
 the bubblewrap sandbox when the machine has one (see `policy/sandbox.py`), with a filtered environment
-and resource limits (`policy/limits.py`). It starts in a process group of its own, inside a control
+and resource limits (`policy/shell_limits.py`). It starts in a process group of its own, inside a control
 group of its own where the machine allows one; a timeout or a cancellation (kernel interrupt) kills the
 command and everything it started, not just the shell: the sandbox's PID namespace, the control group,
 or without either the processes `process_tree` saw it start, including those that left its session.
@@ -18,8 +18,8 @@ import time
 from typing import Any
 
 from agent_magic.policy.command_guard import check_command
-from agent_magic.policy.limits import CommandCgroup, prlimit_argv
 from agent_magic.policy.sandbox import SandboxUnavailable, command_environment, shell_plan
+from agent_magic.policy.shell_limits import CommandCgroup, prlimit_argv
 from agent_magic.tools.capture import HeadTailBuffer
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.process_tree import CommandProcesses
