@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup labextension system-deps demo test test-fast lint bench clean
+.PHONY: setup labextension system-deps demo test test-fast lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab,plot]"
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab,plot,docs]"
 	touch $(STAMP)
 
 # The JupyterLab companion (labextension/, TypeScript). Editable installs skip its npm build (so `make
@@ -35,7 +35,7 @@ $(LABEXT_SHARE)/package.json: $(LABEXT_BUILT) $(STAMP)
 ## labextension: build the JupyterLab companion and install it into .venv (needs Node.js >= 18 and npm)
 labextension: setup $(LABEXT_SHARE)/package.json
 
-## setup: create .venv and install agent_magic with its test and lab extras
+## setup: create .venv and install agent_magic with its test, lab, plot and docs extras
 setup: $(STAMP)
 
 ## system-deps: Debian packages the full suite uses (bubblewrap sandbox, chromium for browser tests)
@@ -48,7 +48,7 @@ demo: setup
 		--output-dir notebooks/executed --ExecutePreprocessor.timeout=300
 	@echo "Executed notebook: notebooks/executed/quickstart.ipynb"
 
-## test: the whole suite (unit, real-kernel, notebooks via nbval, browser)
+## test: the whole suite (unit, real-kernel, notebooks via nbval, browser, the docs build: tests/test_docs.py)
 test: setup labextension system-deps
 	$(BIN)/python -m pytest
 
@@ -57,17 +57,24 @@ test-fast: setup labextension
 	$(BIN)/python -m pytest -m "not browser"
 
 lint: setup
-	$(BIN)/ruff check agent_magic tests benchmarks
-	$(BIN)/ruff format --check agent_magic tests benchmarks
+	$(BIN)/ruff check agent_magic tests benchmarks docs
+	$(BIN)/ruff format --check agent_magic tests benchmarks docs
+
+## docs: the documentation site, warnings as errors (-W), into docs/_build/html (tests/test_docs.py builds it too).
+## -E: a fresh build every time (~6 s), so pages generated from the code never lag behind it
+docs: setup
+	$(BIN)/python -m sphinx -W --keep-going -q -E -b html docs docs/_build/html
+	@echo "Documentation: docs/_build/html/index.html"
 
 bench: setup
 	$(BIN)/python benchmarks/bench_stream.py
 	$(BIN)/python benchmarks/bench_parallel_tools.py
 	$(BIN)/python benchmarks/bench_approval.py
 	$(BIN)/python benchmarks/bench_ledger.py
+	$(BIN)/python benchmarks/bench_telemetry.py
 	$(BIN)/python benchmarks/fault_summary.py
 	$(BIN)/python benchmarks/bench_responsiveness.py
 
 clean:
-	rm -rf $(VENV) notebooks/executed .pytest_cache
+	rm -rf $(VENV) notebooks/executed .pytest_cache docs/_build
 	rm -rf $(LABEXT_DIR)/node_modules $(LABEXT_DIR)/lib $(LABEXT_DIR)/.core agent_magic/labextension

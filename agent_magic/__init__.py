@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
     """Called by ``%load_ext agent_magic``: registers ``%%agent``, ``%agent`` and ``AgentMagic`` config."""
+    from agent_magic.kernel import MAGICS_NAME
     from agent_magic.magic import register
 
-    if "AgentMagics" not in shell.magics_manager.registry:
+    if MAGICS_NAME not in shell.magics_manager.registry:
         register(shell)
 
 
@@ -56,9 +57,10 @@ _LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals")
 def __getattr__(name: str) -> object:
     """Lazy access to `usage()`, `tool_calls()`, `transcript()` (ledger.views) and `session_totals()`."""
     if name in _LEDGER_VIEWS:
-        from agent_magic.ledger import summary, views
+        from agent_magic import kernel
+        from agent_magic.ledger import views
 
-        return getattr(summary if name == "session_totals" else views, name)
+        return getattr(kernel if name == "session_totals" else views, name)
     raise AttributeError(f"module 'agent_magic' has no attribute {name!r}")
 
 

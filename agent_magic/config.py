@@ -3,18 +3,77 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, HasTraits, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from agent_magic.prompts import DEFAULT_SYSTEM_PROMPT
 
 DEMO_MODEL = "demo"
 FALLBACK_MODEL = "gpt-4.1-mini"
+TELEMETRY_MODES = ("off", "otlp")  # telemetry (issue 15)
+Settings = TypeVar("Settings")
+
+
+class Seconds(Float):
+    """A duration in seconds that must be positive."""
+
+    info_text = "a positive number of seconds"
+
+    def validate(self, obj: HasTraits | None, value: Any) -> float:
+        """Accept a positive number; anything else is a one-line `TraitError`."""
+        value = super().validate(obj, value)
+        if not value > 0:
+            raise TraitError(f"AgentMagic.{self.name} must be a positive number of seconds")
+        return value
+
+
+class CheckedDict(Dict):
+    """A dict setting whose content a parser checks when it is set (the parser raises `ValueError`
+    with a one-line fix). Parsers are imported on first use so `%load_ext` stays fast."""
+
+    def __init__(self, check: Callable[[str, dict[str, Any]], object], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+
+    def validate(self, obj: HasTraits | None, value: Any) -> dict[str, Any]:
+        """The dict, once the parser accepted it."""
+        value = super().validate(obj, value)
+        try:
+            self.check(self.name, value)
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return value
+
+
+def _check_prices(_name: str, value: dict[str, Any]) -> None:
+    from agent_magic.llm.pricing import validate_overrides
+
+    validate_overrides(value)
+
+
+def _check_budget(name: str, value: dict[str, Any]) -> None:
+    from agent_magic.policy.limits import Limits
+
+    Limits.parse(name.removesuffix("_budget"), value)
+
+
+def _check_permissions(_name: str, value: dict[str, Any]) -> None:
+    from agent_magic.policy.permissions import parse_permissions
+
+    parse_permissions(value)
+
+
+def _check_shell_limits(_name: str, value: dict[str, Any]) -> None:
+    from agent_magic.policy.shell_limits import ShellLimits
+
+    ShellLimits.parse(value)
 
 
 class AgentMagic(Configurable):
@@ -32,11 +91,13 @@ class AgentMagic(Configurable):
     api_key = Unicode(None, allow_none=True, help="API key. None: $OPENAI_API_KEY. Prefer the variable.").tag(
         config=True
     )
-    max_steps = Int(10, help="Most model calls in one turn before it stops (a runaway-loop guard).").tag(config=True)
-    tool_timeout = Float(60.0, help="Seconds a tool call may run before it fails with error_code 'timeout'.").tag(
+    max_steps = Int(10, min=1, help="Most model calls in one turn before it stops (a runaway-loop guard).").tag(
         config=True
     )
-    max_tool_output_chars = Int(50_000, help="Tool results longer than this reach the model truncated.").tag(
+    tool_timeout = Seconds(60.0, help="Seconds a tool call may run before it fails with error_code 'timeout'.").tag(
+        config=True
+    )
+    max_tool_output_chars = Int(50_000, min=200, help="Tool results longer than this reach the model truncated.").tag(
         config=True
     )
     workspace = Unicode(
@@ -52,19 +113,20 @@ class AgentMagic(Configurable):
     system_prompt = Unicode(DEFAULT_SYSTEM_PROMPT, help="The system prompt sent with every model call.").tag(
         config=True
     )
-    display_interval = Float(0.1, help="Seconds between updates of the streamed answer in the notebook.").tag(
+    display_interval = Seconds(0.1, help="Seconds between updates of the streamed answer in the notebook.").tag(
         config=True
     )
-    connect_timeout = Float(10.0, help="Seconds to wait for the endpoint's TCP/TLS connection.").tag(config=True)
+    connect_timeout = Seconds(10.0, help="Seconds to wait for the endpoint's TCP/TLS connection.").tag(config=True)
     headless_approval = Enum(
         ["deny", "allow", "error"],
         help="In headless runs (nbclient, nbconvert, papermill, CI) no one can approve: 'deny' (default) "
         "tells the model the call was denied, 'allow' runs it, 'error' fails the cell. "
         "Default: $AGENT_MAGIC_HEADLESS_APPROVAL, else deny.",
     ).tag(config=True)
-    permissions = Dict(
+    permissions = CheckedDict(
+        _check_permissions,
         help='Permission rules, e.g. {"allow": ["run_shell:git status*"], "deny": ["run_shell:rm *"], '
-        '"ask": ["write_file:*.csv"]}: TOOL or TOOL:GLOB on the path / command / code; deny > allow > ask.'
+        '"ask": ["write_file:*.csv"]}: TOOL or TOOL:GLOB on the path / command / code; deny > allow > ask.',
     ).tag(config=True)
     approval_prompt = Enum(
         ["auto", "buttons", "stdin"],
@@ -72,90 +134,104 @@ class AgentMagic(Configurable):
         help="How a person is asked to approve: 'auto' (buttons when the kernel delivers clicks to a running "
         "cell, else input()), 'buttons', or 'stdin' (for frontends without ipywidgets).",
     ).tag(config=True)
-    idle_timeout = Float(120.0, help="Seconds the endpoint may stay silent (before or during a stream).").tag(
+    idle_timeout = Seconds(120.0, help="Seconds the endpoint may stay silent (before or during a stream).").tag(
         config=True
     )
-    first_byte_timeout = Float(60.0, help="Seconds a model call may take to send its first chunk.").tag(config=True)
-    call_timeout = Float(600.0, help="Seconds one model call (one attempt, the whole stream) may take.").tag(
+    first_byte_timeout = Seconds(60.0, help="Seconds a model call may take to send its first chunk.").tag(config=True)
+    call_timeout = Seconds(600.0, help="Seconds one model call (one attempt, the whole stream) may take.").tag(
         config=True
     )
-    retry_max_attempts = Int(4, help="Most attempts of one model call (1 = no retries).").tag(config=True)
-    retry_initial_wait = Float(0.5, help="Seconds before the first retry; doubles each time, plus jitter.").tag(
+    retry_max_attempts = Int(4, min=1, help="Most attempts of one model call (1 = no retries).").tag(config=True)
+    retry_initial_wait = Seconds(0.5, help="Seconds before the first retry; doubles each time, plus jitter.").tag(
         config=True
     )
-    retry_max_wait = Float(20.0, help="Longest single wait between attempts (a server's Retry-After wins).").tag(
+    retry_max_wait = Seconds(20.0, help="Longest single wait between attempts (a server's Retry-After wins).").tag(
         config=True
     )
-    retry_max_total_wait = Float(60.0, help="Most seconds one model call may spend waiting to retry.").tag(config=True)
-    breaker_threshold = Int(5, help="Failed calls in a row after which an endpoint's circuit opens.").tag(config=True)
-    breaker_cooldown = Float(30.0, help="Seconds calls to an open circuit fail fast before one is tried.").tag(
+    retry_max_total_wait = Float(60.0, min=0, help="Most seconds one model call may spend waiting to retry.").tag(
+        config=True
+    )
+    breaker_threshold = Int(5, min=1, help="Failed calls in a row after which an endpoint's circuit opens.").tag(
+        config=True
+    )
+    breaker_cooldown = Float(30.0, min=0, help="Seconds calls to an open circuit fail fast before one is tried.").tag(
         config=True
     )
     requests_per_second = Float(
-        10.0, help="Most model requests per second from this kernel, all sessions together (0 = no limit)."
+        10.0, min=0, help="Most model requests per second from this kernel, all sessions together (0 = no limit)."
     ).tag(config=True)
-    requests_burst = Int(10, help="Requests that may go at once before requests_per_second applies.").tag(config=True)
+    requests_burst = Int(10, min=1, help="Requests that may go at once before requests_per_second applies.").tag(
+        config=True
+    )
 
     home = Unicode(
         "", help="Folder of the usage ledger and logs. Empty: $AGENT_MAGIC_HOME, else .agent in the working directory."
     ).tag(config=True)
-    prices = Dict(
+    prices = CheckedDict(
+        _check_prices,
         help='Prices in dollars per million tokens, over the shipped table: {"model": {"input": 0.4, '
-        '"cached_input": 0.1, "output": 1.6}}, or {"my-deployment": "gpt-4.1-mini"} to reuse a listed price.'
+        '"cached_input": 0.1, "output": 1.6}}, or {"my-deployment": "gpt-4.1-mini"} to reuse a listed price.',
     ).tag(config=True)
-    turn_budget = Dict(help='Limits per turn: {"tool_calls": N, "tokens": N, "cost": dollars} (steps: max_steps).').tag(
-        config=True
-    )
-    session_budget = Dict(
-        help='Limits per conversation: {"steps": N, "tool_calls": N, "tokens": N, "cost": dollars}.'
+    turn_budget = CheckedDict(
+        _check_budget, help='Limits per turn: {"tool_calls": N, "tokens": N, "cost": dollars} (steps: max_steps).'
     ).tag(config=True)
-    day_budget = Dict(
-        help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.'
+    session_budget = CheckedDict(
+        _check_budget, help='Limits per conversation: {"steps": N, "tool_calls": N, "tokens": N, "cost": dollars}.'
+    ).tag(config=True)
+    day_budget = CheckedDict(
+        _check_budget,
+        help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.',
     ).tag(config=True)
 
-    # -- hardening (issue 16) ------------------------------------------------------------------------
+    # -- hardening (issue 16)
     shell_env_passthrough = List(
         Unicode(),
         help="Environment variables run_shell commands may see although their names look like credentials "
         "or belong to Jupyter or the model endpoint (those are removed by default), e.g. ['GITHUB_TOKEN'].",
     ).tag(config=True)
-    shell_limits = Dict(
+    shell_limits = CheckedDict(
+        _check_shell_limits,
         help='Resource limits of each run_shell command: {"processes": 256, "memory_mb": 4096, "file_mb": 1024, '
-        '"cpu_s": 600} (the defaults; 0 = no limit of that kind). Keys left out keep their default.'
+        '"cpu_s": 600} (the defaults; 0 = no limit of that kind). Keys left out keep their default.',
     ).tag(config=True)
     max_tool_calls_per_step = Int(
-        64, help="Most tool calls run from one model answer; further calls get an error result, not run."
+        64, min=1, help="Most tool calls run from one model answer; further calls get an error result, not run."
     ).tag(config=True)
-    stream_idle_timeout = Float(
+    stream_idle_timeout = Seconds(
         15.0,
         help="Once an answer has started streaming, seconds of silence after which the stream is abandoned "
         "and retried like a cut stream (before the first chunk, first_byte_timeout applies).",
     ).tag(config=True)
     max_response_mb = Float(
-        64.0, help="Largest model response (megabytes, decompressed) before the call fails with a clear error."
+        64.0, min=0.001, help="Largest model response (megabytes, decompressed) before the call fails clearly."
     ).tag(config=True)
 
-    @validate("shell_limits")
-    def _check_shell_limits(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        from agent_magic.policy.shell_limits import ShellLimits
+    @validate("base_url")
+    def _check_base_url(self, proposal: dict[str, Any]) -> str | None:
+        from agent_magic.llm.endpoint_url import check_base_url
 
+        if proposal["value"] is None:
+            return None
         try:
-            ShellLimits.parse(proposal["value"])
+            return check_base_url(proposal["value"], "AgentMagic.base_url")
         except ValueError as exc:
             raise TraitError(str(exc)) from None
-        return proposal["value"]
 
-    @validate("stream_idle_timeout", "max_response_mb")
-    def _check_hardening_positive(self, proposal: dict[str, Any]) -> float:
-        if proposal["value"] <= 0:
-            raise TraitError(f"AgentMagic.{proposal['trait'].name} must be a positive number")
-        return proposal["value"]
+    # -- end hardening
 
-    @validate("max_tool_calls_per_step")
-    def _check_tool_calls_per_step(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 1:
-            raise TraitError("AgentMagic.max_tool_calls_per_step must be at least 1")
-        return proposal["value"]
+    # -- telemetry (issue 15)
+    telemetry = Enum(
+        TELEMETRY_MODES,
+        help="OpenTelemetry traces and metrics of every turn: 'off' (nothing is imported or sent) or 'otlp' "
+        "(exported as the standard OTEL_EXPORTER_OTLP_* variables say, or through a TracerProvider you set "
+        "globally; needs the 'otel' extra). Default: $AGENT_MAGIC_TELEMETRY, else off.",
+    ).tag(config=True)
+    telemetry_content = Bool(
+        False,
+        help="Also put prompts, answers, tool arguments and tool results on the spans (secrets masked). "
+        "Off by default: traces then carry only names, ids, timings, token counts and costs.",
+    ).tag(config=True)
+    # -- end telemetry
 
     @default("model")
     def _default_model(self) -> str:
@@ -169,41 +245,6 @@ class AgentMagic(Configurable):
     def _default_home(self) -> str:
         return os.environ.get("AGENT_MAGIC_HOME") or os.path.join(os.getcwd(), ".agent")
 
-    @validate("prices")
-    def _check_prices(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        from agent_magic.llm.pricing import validate_overrides
-
-        try:
-            validate_overrides(proposal["value"])
-        except ValueError as exc:
-            raise TraitError(str(exc)) from None
-        return proposal["value"]
-
-    @validate("turn_budget", "session_budget", "day_budget")
-    def _check_budget(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        from agent_magic.policy.budget import Limits
-
-        try:
-            Limits.parse(proposal["trait"].name.removesuffix("_budget"), proposal["value"])
-        except ValueError as exc:
-            raise TraitError(str(exc)) from None
-        return proposal["value"]
-
-    @validate(
-        "tool_timeout",
-        "display_interval",
-        "connect_timeout",
-        "idle_timeout",
-        "first_byte_timeout",
-        "call_timeout",
-        "retry_initial_wait",
-        "retry_max_wait",
-    )
-    def _check_positive(self, proposal: dict[str, Any]) -> float:
-        if proposal["value"] <= 0:
-            raise TraitError(f"AgentMagic.{proposal['trait'].name} must be a positive number of seconds")
-        return proposal["value"]
-
     @default("headless_approval")
     def _default_headless_approval(self) -> str:
         value = os.environ.get("AGENT_MAGIC_HEADLESS_APPROVAL", "deny").strip().lower() or "deny"
@@ -216,44 +257,15 @@ class AgentMagic(Configurable):
             return "deny"
         return value
 
-    @validate("base_url")
-    def _check_base_url(self, proposal: dict[str, Any]) -> str | None:
-        from agent_magic.llm.endpoint_url import check_base_url
+    # -- telemetry (issue 15)
+    @default("telemetry")
+    def _default_telemetry(self) -> str:
+        value = os.environ.get("AGENT_MAGIC_TELEMETRY", "off").strip().lower() or "off"
+        if value not in TELEMETRY_MODES:
+            raise TraitError(f"AGENT_MAGIC_TELEMETRY must be off or otlp, not {value!r}")
+        return value
 
-        if proposal["value"] is None:
-            return None
-        try:
-            return check_base_url(proposal["value"], "AgentMagic.base_url")
-        except ValueError as exc:
-            raise TraitError(str(exc)) from None
-
-    @validate("permissions")
-    def _check_permissions(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        from agent_magic.policy.approval_rules import PermissionRulesError, parse_permissions
-
-        try:
-            parse_permissions(proposal["value"])
-        except PermissionRulesError as exc:
-            raise TraitError(str(exc)) from None
-        return proposal["value"]
-
-    @validate("max_steps", "retry_max_attempts", "breaker_threshold", "requests_burst")
-    def _check_at_least_one(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"AgentMagic.{proposal['trait'].name} must be at least 1")
-        return proposal["value"]
-
-    @validate("retry_max_total_wait", "breaker_cooldown", "requests_per_second")
-    def _check_not_negative(self, proposal: dict[str, Any]) -> float:
-        if proposal["value"] < 0:
-            raise TraitError(f"AgentMagic.{proposal['trait'].name} must not be negative")
-        return proposal["value"]
-
-    @validate("max_tool_output_chars")
-    def _check_output_cap(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 200:
-            raise TraitError("AgentMagic.max_tool_output_chars must be at least 200")
-        return proposal["value"]
+    # -- end telemetry
 
     @property
     def workspace_path(self) -> Path:
@@ -268,11 +280,37 @@ class AgentMagic(Configurable):
 
     def effective_settings(self) -> dict[str, Any]:
         """Every setting with its current value; the API key and credentials in URLs are masked."""
+        from agent_magic.policy.secrets import mask_secrets
+
         values: dict[str, Any] = {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         values["api_key"] = f"…{key[-4:]} (set)" if key else "(not set)"
-        from agent_magic.policy.secrets import mask_secrets
-
         values["base_url"] = mask_secrets(self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI default)")
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values
+
+
+def setting(trait_name: str) -> Any:
+    """A dataclass field whose default is the `AgentMagic` trait's default, linked to that trait so
+    `from_config` fills it: the trait stays the one source of every setting's default.
+
+    Example:
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Limits:
+        ...     tool_timeout: float = setting("tool_timeout")
+        >>> Limits().tool_timeout, from_config(Limits, AgentMagic(tool_timeout=5.0)).tool_timeout
+        (60.0, 5.0)
+    """
+    trait = AgentMagic.class_traits()[trait_name]
+    return dataclasses.field(default=trait.default_value, metadata={"trait": trait_name})
+
+
+def from_config(cls: type[Settings], config: AgentMagic, **explicit: Any) -> Settings:
+    """An instance of the settings dataclass `cls`, each `setting(...)` field read from `config`;
+    `explicit` values (the cell's options, per-call facts) win."""
+    values = {
+        field.name: getattr(config, field.metadata["trait"])
+        for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if "trait" in field.metadata and field.name not in explicit
+    }
+    return cls(**values, **explicit)

@@ -73,6 +73,10 @@ class LimitReached(AgentError):
     """A step, tool, token or cost limit was reached; the message says which and by how much."""
 
 
+class TurnStopped(AgentError):
+    """The user chose Stop at an approval prompt: the turn ends like a cancellation."""
+
+
 class StreamStalledError(StreamCutError):
     """An answer that had started went silent longer than `AgentMagic.stream_idle_timeout`: it is
     abandoned and retried like a cut stream."""

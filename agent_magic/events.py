@@ -7,9 +7,15 @@ Nothing in this module knows about IPython, widgets or HTTP: events are plain da
 from __future__ import annotations
 
 import enum
+import functools
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+# Tool-call arguments past these are refused with an error the model reads (issue 16 item 7).
+MAX_ARGUMENT_CHARS = 16_000_000  # a whole file's content fits; gigabytes of JSON do not
+MAX_ARGUMENT_DEPTH = 64
 
 
 class TurnState(enum.StrEnum):
@@ -24,13 +30,25 @@ class TurnState(enum.StrEnum):
     FAILED = "failed"
     LIMIT_REACHED = "limit_reached"
 
-    @property
-    def is_final(self) -> bool:
-        """True for the states a turn ends in."""
-        return self in _FINAL_STATES
+
+class Decision(enum.StrEnum):
+    """How an approval request ended: the call may run, is refused (the model reads why), or the turn stops."""
+
+    APPROVED = "approved"
+    DENIED = "denied"
+    STOPPED = "stopped"
 
 
-_FINAL_STATES = {TurnState.COMPLETED, TurnState.CANCELLED, TurnState.FAILED, TurnState.LIMIT_REACHED}
+class DecidedBy(enum.StrEnum):
+    """Who or what decided an approval request; the values are what the ledger and the cell show."""
+
+    CLICK = "user click"
+    STDIN = "stdin"
+    RULE = "rule"
+    PRE_APPROVAL = "pre-approval"
+    SESSION_ALLOW = "session allow"
+    HEADLESS = "headless policy"
+    NOBODY = "no approver"
 
 
 @dataclass(frozen=True)
@@ -94,12 +112,56 @@ class AssistantMessage(Event):
 
 
 @dataclass(frozen=True)
+class DecodedArguments:
+    """A tool call's arguments decoded from JSON: `values` when they are a JSON object, else `error`."""
+
+    values: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class ToolCall:
-    """One tool call the model asked for; `arguments` is the raw JSON text the model sent."""
+    """One tool call the model asked for; `arguments` is the raw JSON text the model sent.
+
+    `decoded` parses that text once, on first use, for everyone who reads it (the approval gate, the
+    rules, the renderers, the runner).
+    """
 
     call_id: str
     name: str
     arguments: str
+
+    @functools.cached_property
+    def decoded(self) -> DecodedArguments:
+        """The arguments as a dict, or why they are not one (an empty string means no arguments)."""
+        if len(self.arguments) > MAX_ARGUMENT_CHARS:
+            return DecodedArguments(
+                None, f"arguments are {len(self.arguments):,} characters; at most {MAX_ARGUMENT_CHARS:,}"
+            )
+        if not self.arguments.strip():
+            return DecodedArguments({})
+        try:
+            value = json.loads(self.arguments)
+        except json.JSONDecodeError as exc:
+            return DecodedArguments(None, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})")
+        except RecursionError:
+            return DecodedArguments(None, "arguments are nested too deeply to decode")
+        if not isinstance(value, dict):
+            return DecodedArguments(None, f"arguments must be a JSON object, got {type(value).__name__}")
+        if _depth(value) > MAX_ARGUMENT_DEPTH:  # validation, rules and renderers walk them recursively
+            return DecodedArguments(None, f"arguments are nested too deeply (at most {MAX_ARGUMENT_DEPTH} levels)")
+        return DecodedArguments(value)
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a decoded JSON value (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack += [(child, level + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 @dataclass(frozen=True)
@@ -119,11 +181,11 @@ class ApprovalRequested(Event):
 
 @dataclass(frozen=True)
 class ApprovalDecided(Event):
-    """The decision on a tool call: `decision` is approved/denied/stopped, `decided_by` says who or what."""
+    """The decision on a tool call and who or what made it."""
 
     call: ToolCall
-    decision: str
-    decided_by: str
+    decision: Decision
+    decided_by: DecidedBy
     reason: str = ""
     seconds_to_decide: float = 0.0
 
@@ -155,6 +217,30 @@ class Usage(Event):
     retries: int = 0
     estimated: bool = False
     status: str = "ok"
+    cost_usd: float | None = None  # from the price table in force; None when the model has no price
+    response_model: str | None = None  # the model the server says answered (a dated snapshot, a deployment)
+
+
+class MessageOrigin(enum.StrEnum):
+    """Why a message joined the transcript."""
+
+    PROMPT = "prompt"
+    ANSWER = "answer"
+    TOOL_RESULT = "tool_result"
+    REPAIR = "repair"  # added when a turn ended early, so every tool call has a result
+
+
+@dataclass(frozen=True)
+class MessageAdded(Event):
+    """The session appended `message` (in Chat Completions form) to the transcript at `position`.
+
+    The transcript the model sees is exactly the sequence of these messages: subscribers (the ledger,
+    named sessions, replay) keep their copy from these events and never read the session's list.
+    """
+
+    message: dict[str, Any]
+    position: int
+    origin: MessageOrigin
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The per-kernel state behind the magics: configuration, the current session, model clients.
 
 Kept apart from `magic.py` so the wiring (which client for which model, which tools, which
-session) can be used and tested without IPython's magic machinery.
+session) can be used and tested without IPython's magic machinery. What depends on a setting is rebuilt
+when that setting changes (`AgentMagic.observe`), never polled.
 """
 
 from __future__ import annotations
@@ -11,19 +12,26 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_magic.config import DEMO_MODEL, AgentMagic
+from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
+from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
 from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.telemetry import TelemetrySwitch
 
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
     # benchmarks/bench_stream.py): the methods below import them where they are used.
+    from agent_magic.contracts import Totals, TurnSettings
     from agent_magic.llm.client import EndpointSettings, ModelClient
+    from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
-    from agent_magic.session import Session, TurnSettings
+    from agent_magic.policy.approval import ApprovalGate
+    from agent_magic.policy.limits import Limits
+    from agent_magic.policy.permissions import PermissionRules
+    from agent_magic.session import Session
     from agent_magic.tools.context import ToolContext
     from agent_magic.tools.registry import ToolRegistry
 
@@ -31,9 +39,28 @@ NO_MODEL_MESSAGE = (
     "No model endpoint is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for Azure, Ollama, vLLM, "
     "LM Studio…), or %config AgentMagic.base_url = '…'; or try the offline demo with %%agent --model demo"
 )
-# Local servers (Ollama, vLLM, LM Studio) accept any key, but the SDK insists on one.
 STOPPED_MESSAGE = "stopped by user (Stop agent turn)"
+# Local servers (Ollama, vLLM, LM Studio) accept any key, but the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
+
+# The retry settings a model client is made with: a change drops the clients (a change of endpoint makes
+# a new one anyway, as clients are kept per endpoint).
+CLIENT_TRAITS = [
+    "retry_max_attempts",
+    "retry_initial_wait",
+    "retry_max_wait",
+    "retry_max_total_wait",
+]
+
+# The settings the tools' context is made from: a change gives the session a new context.
+TOOL_TRAITS = [
+    "max_tool_output_chars",
+    "shell_sandbox",
+    "shell_network",
+    "shell_env_passthrough",
+    "shell_limits",
+    "home",
+]
 
 
 class AgentRuntime:
@@ -42,27 +69,112 @@ class AgentRuntime:
     def __init__(self, config: AgentMagic, namespace: dict[str, Any]) -> None:
         self.config = config
         self.namespace = namespace
-        self._clients: dict[tuple[EndpointSettings, RetryPolicy], ModelClient] = {}
+        self._clients: dict[EndpointSettings, ModelClient] = {}
         # Kernel-wide, shared by every session: one request budget, one breaker per endpoint.
         self.rate_limiter = TokenBucket(config.requests_per_second, config.requests_burst)
-        self.breakers = BreakerBoard()
+        self.breakers = BreakerBoard(threshold=config.breaker_threshold, cooldown=config.breaker_cooldown)
         # Subscribers that see every turn's events besides the cell's renderer (ledger, log, frontend).
         self.subscribers: list[EventSubscriber] = []
-        # The usage ledger (SQLite rows, JSONL log) and its budget guard; opened by the first event.
-        self.ledger = KernelLedger(config, namespace, lambda: self.session)
+        # The usage ledger (SQLite rows, JSONL log); opened by the first event.
+        self.ledger = KernelLedger(config, namespace)
         self.subscribers.append(self.ledger)
+        # -- telemetry (issue 15): OpenTelemetry export of each turn; the SDK loads only once it is on.
+        self.telemetry = TelemetrySwitch(
+            config,
+            base_url_for=lambda model: self.client_for(model).base_url,
+            user=current_user(),
+            notebook=self.ledger.notebook,
+        )
+        self.subscribers.append(self.telemetry)
+        # -- end telemetry
         # The task running the current `%%agent` cell, so a frontend's Stop can cancel it (see stop_turn).
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
         self._session: Session | None = None
+        self._gate: ApprovalGate | None = None
+        self._prices: PriceTable | None = None
+        self._rules: PermissionRules | None = None
+        self._limits: dict[str, Limits] | None = None
+        config.observe(self._clients_changed, names=CLIENT_TRAITS)
+        config.observe(self._limiter_changed, names=["requests_per_second", "requests_burst"])
+        config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
+        config.observe(self._prices_changed, names=["prices"])
+        config.observe(self._rules_changed, names=["permissions"])
+        config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget"])
+        config.observe(self._tool_settings_changed, names=[*TOOL_TRAITS])
+
+    # -- reacting to %config ---------------------------------------------------------------------------
+
+    def _clients_changed(self, _change: Any) -> None:
+        self._clients.clear()
+
+    def _limiter_changed(self, _change: Any) -> None:
+        self.rate_limiter.configure(self.config.requests_per_second, self.config.requests_burst)
+
+    def _breakers_changed(self, _change: Any) -> None:
+        self.breakers.configure(threshold=self.config.breaker_threshold, cooldown=self.config.breaker_cooldown)
+
+    def _prices_changed(self, _change: Any) -> None:
+        self._prices = None
+
+    def _rules_changed(self, _change: Any) -> None:
+        self._rules = None
+
+    def _limits_changed(self, _change: Any) -> None:
+        self._limits = None
+
+    def _tool_settings_changed(self, _change: Any) -> None:
+        if self._session is not None:
+            self._session.context = self._tool_context()
+
+    # -- the conversation ------------------------------------------------------------------------------
 
     @property
     def session(self) -> Session:
-        """The current conversation, started on first use."""
+        """The current conversation (the first is started by the first turn or command that needs it)."""
         if self._session is None:
             self.new_session()
         assert self._session is not None
         return self._session
+
+    @property
+    def gate(self) -> ApprovalGate:
+        """The current conversation's approval gate (its rules and "always allow" answers)."""
+        self.session  # noqa: B018  (a gate belongs to a session: start one if there is none)
+        assert self._gate is not None
+        return self._gate
+
+    def new_session(self) -> Session:
+        """Start a fresh conversation (the old one stays in the ledger, not in memory)."""
+        from agent_magic.policy.approval import ApprovalGate
+        from agent_magic.policy.budget import BudgetGuard
+        from agent_magic.session import Session
+
+        tools = self.tool_registry()
+        workspace = self.config.workspace_path
+        self._gate = ApprovalGate(rules=self.permission_rules, tools=tools, workspace=workspace)
+        guard = BudgetGuard(self.limits, self.is_priced, self.spent_today)
+        self._session = Session(
+            client_for=self.client_for, tools=tools, context=self._tool_context(), guards=[guard], pricing=self.cost
+        )
+        return self._session
+
+    def _tool_context(self) -> ToolContext:
+        """What the current session's tools may use, from the current settings."""
+        from agent_magic.tools.context import ToolContext
+
+        assert self._gate is not None
+        cfg = self.config
+        return from_config(
+            ToolContext,
+            cfg,
+            workspace=self._gate.workspace,
+            namespace=self.namespace,
+            denies_reading=self._gate.denies_reading,
+            env_passthrough=tuple(cfg.shell_env_passthrough),
+            private_paths=(Path(cfg.home),),  # the agent home and its ledger, hidden from commands
+            shell_limits=dict(cfg.shell_limits),
+        )
 
     def stop_turn(self) -> bool:
         """Stop the running turn (JupyterLab's "Stop agent turn"): cancel the task of the `%%agent` cell.
@@ -85,54 +197,71 @@ class AgentRuntime:
 
         return ToolRegistry(builtin_tools(), linked=[CUSTOM_TOOLS])
 
-    def apply_tool_settings(self, context: ToolContext) -> ToolContext:
-        """Copy the configured tool limits onto `context` (read per turn, so `%config` applies at once)."""
-        from agent_magic.policy.shell_limits import ShellLimits
+    def turn_settings(
+        self, *, model: str | None = None, max_steps: int | None = None, max_cost: float | None = None
+    ) -> TurnSettings:
+        """The settings for one turn: configuration, overridden by the cell's options."""
+        from agent_magic.contracts import TurnSettings
 
-        cfg = self.config
-        context.max_output_chars = cfg.max_tool_output_chars
-        context.sandbox = cfg.shell_sandbox
-        context.allow_network = cfg.shell_network
-        context.env_passthrough = tuple(cfg.shell_env_passthrough)
-        context.private_paths = (Path(cfg.home),)  # the agent home and its ledger, hidden from commands
-        context.shell_limits = ShellLimits.parse(cfg.shell_limits)
-        return context
+        self.telemetry.prepare_turn()  # telemetry (issue 15): one line, before the turn, if it cannot run
+        cell = {"model": model or self.config.model, "max_cost": max_cost}
+        if max_steps is not None:
+            cell["max_steps"] = max_steps
+        return from_config(TurnSettings, self.config, **cell)
 
-    def new_session(self) -> Session:
-        """Start a fresh conversation (the old one stays in the ledger, not in memory)."""
-        from agent_magic.policy.approval import ApprovalGate
-        from agent_magic.policy.approval_rules import parse_permissions
-        from agent_magic.session import Session
-        from agent_magic.tools.context import ToolContext
+    # -- policies --------------------------------------------------------------------------------------
 
-        context = self.apply_tool_settings(ToolContext(workspace=self.config.workspace_path, namespace=self.namespace))
-        tools = self.tool_registry()
-        # The gate reads the rules on each call, so `%config AgentMagic.permissions` applies at once.
-        gate = ApprovalGate(
-            rules=lambda: parse_permissions(self.config.permissions), tools=tools, workspace=context.workspace
-        )
-        self._session = Session(
-            client_for=self.client_for, tools=tools, context=context, approver=gate, guards=[self.ledger.guard()]
-        )
-        return self._session
+    def permission_rules(self) -> PermissionRules:
+        """`AgentMagic.permissions`, parsed once per change."""
+        if self._rules is None:
+            from agent_magic.policy.permissions import parse_permissions
+
+            self._rules = parse_permissions(self.config.permissions)
+        return self._rules
+
+    def limits(self) -> dict[str, Limits]:
+        """The configured budgets by scope (turn, session, day), parsed once per change."""
+        if self._limits is None:
+            from agent_magic.policy.limits import SCOPES, Limits
+
+            self._limits = {scope: Limits.parse(scope, getattr(self.config, f"{scope}_budget")) for scope in SCOPES}
+        return self._limits
+
+    def spent_today(self) -> Totals:
+        """What every kernel sharing this ledger spent since local midnight (the day budget's scope)."""
+        from agent_magic.policy.budget import start_of_today
+
+        return self.ledger.store.totals(since=start_of_today())
+
+    # -- prices ----------------------------------------------------------------------------------------
+
+    def prices(self) -> PriceTable:
+        """The price table with the current `AgentMagic.prices` overrides."""
+        if self._prices is None:
+            from agent_magic.llm.pricing import PriceTable
+
+            self._prices = PriceTable(self.config.prices)
+        return self._prices
+
+    def cost(self, model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float | None:
+        """Dollars for one call of `model`, or None when it has no price (the session's `Pricing`)."""
+        return self.prices().cost(model, input_tokens, cached_tokens, output_tokens)
+
+    def is_priced(self, model: str) -> bool:
+        """True when `model` has a price."""
+        return self.prices().price_for(model) is not None
+
+    # -- the model -------------------------------------------------------------------------------------
 
     def endpoint_for(self, model: str) -> EndpointSettings:
         """Where `model` is served; raises `AgentUsageError` when nothing is configured."""
         from agent_magic.llm.client import EndpointSettings
 
         cfg = self.config
-        timeouts = {
-            "connect_timeout": cfg.connect_timeout,
-            "idle_timeout": cfg.idle_timeout,
-            "first_byte_timeout": cfg.first_byte_timeout,
-            "call_timeout": cfg.call_timeout,
-            "stream_idle_timeout": cfg.stream_idle_timeout,
-            "max_response_bytes": int(cfg.max_response_mb * 1_000_000),
-        }
         if model == DEMO_MODEL:
             from agent_magic.llm.demo import demo_base_url
 
-            return EndpointSettings(model=model, base_url=demo_base_url(), api_key="demo", **timeouts)
+            return from_config(EndpointSettings, cfg, model=model, base_url=demo_base_url(), api_key="demo")
         if not cfg.has_endpoint():
             raise AgentUsageError(NO_MODEL_MESSAGE)
         if not cfg.base_url and os.environ.get("OPENAI_BASE_URL"):
@@ -145,51 +274,23 @@ class AgentRuntime:
         api_key = cfg.api_key
         if api_key is None and (cfg.base_url or os.environ.get("OPENAI_BASE_URL")):
             api_key = os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_KEY
-        return EndpointSettings(model=model, base_url=cfg.base_url, api_key=api_key, **timeouts)
+        return from_config(EndpointSettings, cfg, model=model, base_url=cfg.base_url, api_key=api_key)
 
     def retry_policy(self) -> RetryPolicy:
         """The configured retry policy."""
         from agent_magic.llm.retry import RetryPolicy
 
-        cfg = self.config
-        return RetryPolicy(
-            max_attempts=cfg.retry_max_attempts,
-            initial_wait=cfg.retry_initial_wait,
-            max_wait=cfg.retry_max_wait,
-            max_total_wait=cfg.retry_max_total_wait,
-        )
+        return from_config(RetryPolicy, self.config)
 
     def client_for(self, model: str) -> ModelClient:
-        """A client for `model`, reused across calls so connections are pooled (a new one when a
-        setting it was made with changed), behind the kernel's rate limiter and the endpoint's breaker."""
-        from agent_magic.llm.client import ModelClient
-
-        cfg = self.config
-        settings, policy = self.endpoint_for(model), self.retry_policy()
-        client = self._clients.get((settings, policy))
+        """A client for `model`, reused across turns so connections are pooled (made anew when its endpoint
+        or a retry setting changed), behind the kernel's rate limiter and the endpoint's breaker."""
+        endpoint = self.endpoint_for(model)
+        client = self._clients.get(endpoint)
         if client is None:
-            client = self._clients[(settings, policy)] = ModelClient(settings, retry=policy, limiter=self.rate_limiter)
-        self.rate_limiter.configure(cfg.requests_per_second, cfg.requests_burst)
-        client.breaker = self.breakers.for_endpoint(
-            client.base_url, threshold=cfg.breaker_threshold, cooldown=cfg.breaker_cooldown
-        )
+            from agent_magic.llm.client import ModelClient
+
+            client = ModelClient(endpoint, retry=self.retry_policy(), limiter=self.rate_limiter)
+            client.breaker = self.breakers.for_endpoint(client.base_url)
+            self._clients[endpoint] = client
         return client
-
-    def turn_settings(
-        self, *, model: str | None = None, max_steps: int | None = None, max_cost: float | None = None
-    ) -> TurnSettings:
-        """The settings for one turn: configuration, overridden by the cell's options (the session's tool
-        context picks up the current tool settings too)."""
-        from agent_magic.session import TurnSettings
-
-        cfg = self.config
-        self.apply_tool_settings(self.session.context)
-        return TurnSettings(
-            model=model or cfg.model,
-            max_steps=max_steps or cfg.max_steps,
-            tool_timeout=cfg.tool_timeout,
-            max_tool_output_chars=cfg.max_tool_output_chars,
-            system_prompt=cfg.system_prompt,
-            max_cost=max_cost,
-            max_tool_calls_per_step=cfg.max_tool_calls_per_step,
-        )

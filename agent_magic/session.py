@@ -10,19 +10,25 @@ tool result.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from agent_magic.errors import AgentError, AgentUsageError, LimitReached, ModelCallError
+from agent_magic.contracts import Approver, Pricing, Totals, TurnContext, TurnGuard, TurnSettings
+from agent_magic.errors import AgentUsageError, LimitReached, ModelCallError, TurnStopped
 from agent_magic.events import (
     ApprovalDecided,
     ApprovalRequested,
     AssistantMessage,
+    Decision,
     Event,
+    MessageAdded,
+    MessageOrigin,
     ModelCallStarted,
     Notice,
     StateChanged,
@@ -36,10 +42,9 @@ from agent_magic.events import (
     TurnState,
     Usage,
 )
-from agent_magic.llm.client import ModelClient, ModelResponse, TextPiece
+from agent_magic.llm.model import ChatModel, ModelResponse, TextPiece
 from agent_magic.llm.retry import RetryScheduled
-from agent_magic.policy.approval_rules import call_subject
-from agent_magic.prompts import DEFAULT_SYSTEM_PROMPT
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import UNTRUSTED_DATA_RULE
 from agent_magic.tools.registry import ToolRegistry
@@ -49,50 +54,6 @@ from agent_magic.tools.runner import execute, present
 log = logging.getLogger("agent_magic.session")
 
 CANCELLED_RESULT = "cancelled by user"
-
-
-@dataclass(frozen=True)
-class ApprovalDecision:
-    """An answer to an approval request: approved or not, who decided, and an optional reason.
-
-    `stop_turn` ends the whole turn instead of only refusing this call.
-    """
-
-    approved: bool
-    decided_by: str
-    reason: str = ""
-    stop_turn: bool = False
-
-
-class TurnGuard(Protocol):
-    """A check run before every model call and tool call (budgets, rate limits); raises `LimitReached`."""
-
-    def before_model_call(self, session: Session, turn_id: str, step: int, settings: TurnSettings) -> None:
-        """Called before each model call of a turn (step counts from 1)."""
-
-    def before_tool_call(self, session: Session, turn_id: str, call: ToolCall) -> None:
-        """Called before each tool call runs (after approval)."""
-
-
-class Approver(Protocol):
-    """Decides whether a destructive tool call may run (buttons, stdin, a policy, a test script)."""
-
-    async def __call__(self, call: ToolCall, subject: str | None) -> ApprovalDecision:
-        """Decide `call`; `subject` is what permission rules match (path, command…), None if unreadable."""
-        ...
-
-
-@dataclass
-class TurnSettings:
-    """The settings one turn runs with."""
-
-    model: str
-    max_steps: int = 10
-    tool_timeout: float = 60.0
-    max_tool_output_chars: int = 50_000
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    max_cost: float | None = None  # the cell's --max-cost: dollars this turn may spend (checked by the budget guard)
-    max_tool_calls_per_step: int = 64  # calls past this in one model answer get an error result, not run
 
 
 @dataclass
@@ -106,12 +67,12 @@ class TurnRecord:
     message: str = ""
 
 
-class TurnStopped(AgentError):
-    """The user chose Stop at an approval prompt: end the turn like a cancellation."""
-
-
 class Session:
     """One conversation with the model: the transcript and the tools, shared by consecutive cells.
+
+    Per turn it is given the settings and the approver; it resolves the model once per turn with
+    `client_for(model)` and prices each call with `pricing`. Everything it does is told through events,
+    including every message it adds to the transcript (`MessageAdded`).
 
     Example:
         >>> session = Session(client_for=lambda model: ModelClient(...), tools=registry, context=ctx)
@@ -122,22 +83,23 @@ class Session:
     def __init__(
         self,
         *,
-        client_for: Callable[[str], ModelClient],
+        client_for: Callable[[str], ChatModel],
         tools: ToolRegistry,
         context: ToolContext,
-        approver: Approver | None = None,
         guards: list[TurnGuard] | None = None,
+        pricing: Pricing | None = None,
         session_id: str | None = None,
     ) -> None:
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.client_for = client_for
         self.tools = tools
         self.context = context
-        self.approver = approver
         self.guards: list[TurnGuard] = list(guards or [])
+        self.pricing = pricing
         self.messages: list[dict[str, Any]] = []
         self.turns: list[TurnRecord] = []
-        self.state = TurnState.COMPLETED
+        self.used = Totals()  # what the whole conversation has used (budgets read it through TurnContext)
+        self._state = TurnState.COMPLETED
 
     # -- the turn -------------------------------------------------------------------------------------
 
@@ -146,21 +108,25 @@ class Session:
         prompt: str,
         settings: TurnSettings,
         *,
+        approver: Approver | None = None,
         cell_id: str | None = None,
         execution_count: int | None = None,
     ) -> AsyncIterator[Event]:
         """Run one user turn to its end, yielding events; the last event is always `TurnEnded`.
 
-        On cancellation (kernel interrupt, Stop) the transcript is repaired, `TurnEnded(CANCELLED)` is
+        `approver` decides this turn's calls that need a decision (None: they are refused). On
+        cancellation (kernel interrupt, Stop) the transcript is repaired, `TurnEnded(CANCELLED)` is
         yielded, and the caller is expected to re-raise `asyncio.CancelledError`.
         """
-        turn_id = uuid.uuid4().hex[:12]
-        record = TurnRecord(turn_id=turn_id, prompt=prompt)
+        turn = TurnContext(
+            session_id=self.session_id, turn_id=uuid.uuid4().hex[:12], settings=settings, session_used=self.used
+        )
+        record = TurnRecord(turn_id=turn.turn_id, prompt=prompt)
         self.turns.append(record)
-        ids = {"session_id": self.session_id, "turn_id": turn_id}
+        ids = {"session_id": self.session_id, "turn_id": turn.turn_id}
 
         def transition(new: TurnState) -> StateChanged:
-            old, self.state = self.state, new
+            old, self._state = self._state, new
             record.states.append(new)
             return StateChanged(**ids, old=old, new=new)
 
@@ -169,30 +135,33 @@ class Session:
             **ids,
             prompt=prompt,
             model=settings.model,
-            trace_id=uuid.uuid4().hex,
+            # 128 random bits, a valid W3C/OpenTelemetry trace id: telemetry exports the turn under it. Not a
+            # uuid4, whose fixed version bits would skew trace-id-ratio samplers.
+            trace_id=secrets.token_hex(16),
             cell_id=cell_id,
             execution_count=execution_count,
         )
-        self.messages.append({"role": "user", "content": prompt})
+        yield self._append(ids, {"role": "user", "content": prompt}, MessageOrigin.PROMPT)
         partial: list[str] = []
+        in_flight: list[dict[str, Any]] | None = None  # the request of a model call under way
         final, message, error = TurnState.COMPLETED, "", None
         try:
-            step = 0
+            model = self.client_for(settings.model)
             while True:
-                if step >= settings.max_steps:
+                if turn.step >= settings.max_steps:
                     raise LimitReached(
                         f"stopped: reached the step limit ({settings.max_steps} model calls in this turn); "
                         "raise it with --max-steps"
                     )
-                step += 1
+                turn.step += 1
                 for guard in self.guards:
-                    guard.before_model_call(self, turn_id, step, settings)
+                    guard.before_model_call(turn)
                 yield transition(TurnState.MODEL_STREAMING)
-                yield ModelCallStarted(**ids, step=step, model=settings.model)
+                yield ModelCallStarted(**ids, step=turn.step, model=settings.model)
                 response: ModelResponse | None = None
                 partial.clear()
-                request = self._request_messages(settings)
-                async for item in self.client_for(settings.model).stream(request, self.tools.openai_schemas()):
+                in_flight = self._request_messages(settings)
+                async for item in model.stream(in_flight, self.tools.openai_schemas()):
                     if isinstance(item, TextPiece):
                         partial.append(item.text)
                         yield TextDelta(**ids, text=item.text)
@@ -203,14 +172,15 @@ class Session:
                         response = item
                 assert response is not None  # the client always ends with a response or raises
                 partial.clear()
-                yield self._usage_event(ids, settings.model, response, request)
-                self.messages.append(self._assistant_message(response))
+                yield self._count(turn, self._usage_event(ids, settings.model, response, in_flight))
+                in_flight = None
+                yield self._append(ids, self._assistant_message(response), MessageOrigin.ANSWER)
                 yield AssistantMessage(
                     **ids, text=response.text, tool_calls=response.tool_calls, finish_reason=response.finish_reason
                 )
                 if not response.tool_calls:
                     break
-                async for event in self._run_tools(ids, response.tool_calls, settings, transition):
+                async for event in self._run_tools(turn, response.tool_calls, approver, transition):
                     yield event
         except asyncio.CancelledError as exc:
             # A kernel interrupt cancels without a message; a frontend's Stop says why (runtime.stop_turn).
@@ -222,17 +192,21 @@ class Session:
         except ModelCallError as exc:
             final, message, error = TurnState.FAILED, str(exc), exc
             if any(attempt.sent for attempt in exc.attempts):  # a failed call still counts, with its attempts
-                yield self._failed_call_usage(ids, settings.model, exc)
+                yield self._count(turn, self._failed_call_usage(ids, settings.model, exc))
+            in_flight = None
         except AgentUsageError as exc:  # e.g. headless_approval = "error": one line saying what to do
             final, message, error = TurnState.FAILED, str(exc), exc
         except Exception as exc:  # a bug of ours: keep the traceback for %agent last-error and the log
-            log.exception("turn %s failed", turn_id)
+            log.exception("turn %s failed", turn.turn_id)
             final, message, error = TurnState.FAILED, f"internal error: {type(exc).__name__}: {exc}", exc
+        if in_flight is not None and final is TurnState.CANCELLED:
+            # The interrupted call was sent and may have been billed: record what it likely spent.
+            yield self._count(turn, self._interrupted_usage(ids, settings.model, in_flight, "".join(partial)))
         if final is not TurnState.COMPLETED:
             cancelled = final is TurnState.CANCELLED
-            self._repair_transcript(
-                "".join(partial), interrupted=cancelled, reason=CANCELLED_RESULT if cancelled else f"not run: {message}"
-            )
+            reason = CANCELLED_RESULT if cancelled else f"not run: {message}"
+            for event in self._repair_transcript(ids, "".join(partial), interrupted=cancelled, reason=reason):
+                yield event
         record.error, record.message = error, message
         yield transition(final)
         yield TurnEnded(**ids, state=final, message=message, error=error)
@@ -241,45 +215,48 @@ class Session:
 
     async def _run_tools(
         self,
-        ids: dict[str, str],
+        turn: TurnContext,
         calls: tuple[ToolCall, ...],
-        settings: TurnSettings,
+        approver: Approver | None,
         transition: Callable[[TurnState], StateChanged],
     ) -> AsyncIterator[Event]:
-        """Run one step's tool calls: read-only ones concurrently, destructive ones one by one in order,
-        each through the approver. Each result joins the transcript as soon as it exists."""
-        cap = settings.max_tool_calls_per_step
+        """Run one step's tool calls: those needing no decision concurrently, the others one by one in
+        order, each through the approver. Each result joins the transcript as soon as it exists."""
+        ids = {"session_id": turn.session_id, "turn_id": turn.turn_id}
+        cap = turn.settings.max_tool_calls_per_step
         if len(calls) > cap:  # the excess is answered, not run, so the transcript stays valid
             asked = f"the model asked for {len(calls)} tool calls at once"
+            reason = f"not run: {asked}; at most {cap} run per step (AgentMagic.max_tool_calls_per_step)"
             for call in calls[cap:]:
-                reason = f"not run: {asked}; at most {cap} run per step (AgentMagic.max_tool_calls_per_step)"
-                self._answer_unrun(call, reason, "too_many_tool_calls")
+                yield self._answer_unrun(ids, call, reason, "too_many_tool_calls")
             yield Notice(**ids, message=f"⛔ {asked}; ran the first {cap} (AgentMagic.max_tool_calls_per_step)")
             calls = calls[:cap]
-        read_only = [c for c in calls if not self._is_destructive(c)]
-        destructive = [c for c in calls if self._is_destructive(c)]
-        if read_only:
-            for call in read_only:
-                self._check_guards_before_tool(ids, call)
+        gated = [c for c in calls if self._needs_decision(c, approver)]
+        unattended = [c for c in calls if c not in gated]
+        if unattended:
+            for call in unattended:
+                self._admit(turn, call)
             yield transition(TurnState.TOOL_RUNNING)
-            for call in read_only:
+            for call in unattended:
                 yield ToolCallStarted(**ids, call=call)
-            async for call, result, seconds in self._execute_concurrently(read_only, settings):
-                yield self._record_result(ids, call, result, seconds, settings)
-        for call in destructive:
+            async for call, result, seconds in self._execute_concurrently(unattended, turn.settings):
+                for event in self._record_result(ids, call, result, seconds, turn.settings):
+                    yield event
+        for call in gated:
             result: ToolResult | None = None
-            async for event in self._gate(ids, call, transition):
+            async for event in self._gate(ids, call, approver, transition):
                 if isinstance(event, ToolResult):
                     result = event
                 else:
                     yield event
             started = time.monotonic()
             if result is None:
-                self._check_guards_before_tool(ids, call)
+                self._admit(turn, call)
                 yield transition(TurnState.TOOL_RUNNING)
                 yield ToolCallStarted(**ids, call=call)
-                result = await execute(call, self.tools, self.context, timeout=settings.tool_timeout)
-            yield self._record_result(ids, call, result, time.monotonic() - started, settings)
+                result = await execute(call, self.tools, self.context, timeout=turn.settings.tool_timeout)
+            for event in self._record_result(ids, call, result, time.monotonic() - started, turn.settings):
+                yield event
 
     async def _execute_concurrently(
         self, calls: list[ToolCall], settings: TurnSettings
@@ -300,47 +277,60 @@ class Session:
                 task.cancel()
 
     async def _gate(
-        self, ids: dict[str, str], call: ToolCall, transition: Callable[[TurnState], StateChanged]
+        self,
+        ids: dict[str, str],
+        call: ToolCall,
+        approver: Approver | None,
+        transition: Callable[[TurnState], StateChanged],
     ) -> AsyncIterator[Event | ToolResult]:
-        """Ask the approver about a destructive call; yields events, and a ToolResult if it must not run."""
-        subject = call_subject(self.tools.get(call.name), call.arguments, self.context.workspace)
-        if self.approver is None:
+        """Ask the approver about a call; yields events, and a ToolResult if it must not run."""
+        if approver is None:
             yield ToolResult.failure(
                 "approval_required", f"{call.name} changes things and needs approval, which is not set up here"
             )
             return
+        subject = call_subject(self.tools.get(call.name), call, self.context.workspace)
         yield transition(TurnState.TOOL_PENDING_APPROVAL)
         yield ApprovalRequested(**ids, call=call, subject=subject)
         asked = time.monotonic()
-        decision = await self.approver(call, subject)
+        decision = await approver(call, subject)
         yield ApprovalDecided(
             **ids,
             call=call,
-            decision="approved" if decision.approved else ("stopped" if decision.stop_turn else "denied"),
+            decision=decision.decision,
             decided_by=decision.decided_by,
             reason=decision.reason,
             seconds_to_decide=time.monotonic() - asked,
         )
-        if decision.stop_turn:
+        if decision.decision is Decision.STOPPED:
             raise TurnStopped("stopped by user at the approval prompt")
         if not decision.approved:
             why = f": {decision.reason}" if decision.reason else ""
             yield ToolResult.failure("denied", f"{call.name} was denied ({decision.decided_by}){why}")
 
-    def _check_guards_before_tool(self, ids: dict[str, str], call: ToolCall) -> None:
+    def _admit(self, turn: TurnContext, call: ToolCall) -> None:
+        """Let the guards stop the turn before `call` runs, then count it as used."""
         for guard in self.guards:
-            guard.before_tool_call(self, ids["turn_id"], call)
+            guard.before_tool_call(turn, call)
+        turn.turn_used = turn.turn_used.with_tool_call()
+        self.used = turn.session_used = turn.session_used.with_tool_call()
 
-    def _is_destructive(self, call: ToolCall) -> bool:
-        """True when the call must pass the approval gate: a destructive tool, or one an approver's
-        deny/ask rule names (`gates`, optional on an approver)."""
+    def _needs_decision(self, call: ToolCall, approver: Approver | None) -> bool:
+        """True when the call must pass the approval gate: a destructive tool, or one the approver's rules
+        name. An unknown tool needs none: the runner answers it with an error."""
         tool = self.tools.get(call.name)
         if tool is None:
             return False
-        gates = getattr(self.approver, "gates", None)
-        return tool.destructive or bool(gates and gates(call))
+        if approver is None:
+            return tool.destructive
+        return approver.gates(call, tool.destructive)
 
     # -- transcript -----------------------------------------------------------------------------------
+
+    def _append(self, ids: dict[str, str], message: dict[str, Any], origin: MessageOrigin) -> MessageAdded:
+        """Add `message` to the transcript and say so: the one way messages join it."""
+        self.messages.append(message)
+        return MessageAdded(**ids, message=message, position=len(self.messages) - 1, origin=origin)
 
     def _request_messages(self, settings: TurnSettings) -> list[dict[str, Any]]:
         system = f"{settings.system_prompt}\n\n{UNTRUSTED_DATA_RULE}"
@@ -356,22 +346,31 @@ class Session:
             ]
         return message
 
-    def _repair_transcript(self, partial_text: str, *, interrupted: bool, reason: str) -> None:
+    def _repair_transcript(
+        self, ids: dict[str, str], partial_text: str, *, interrupted: bool, reason: str
+    ) -> list[MessageAdded]:
         """Make the transcript valid after a turn ended early: answer every dangling tool call with
         `reason` and keep an interrupted partial answer, marked as such."""
+        added = []
         if interrupted and partial_text:
-            self.messages.append({"role": "assistant", "content": partial_text + "\n\n[interrupted by the user]"})
+            message = {"role": "assistant", "content": partial_text + "\n\n[interrupted by the user]"}
+            added.append(self._append(ids, message, MessageOrigin.REPAIR))
         answered = {m["tool_call_id"] for m in self.messages if m.get("role") == "tool"}
         for message in list(self.messages):
             for call in message.get("tool_calls") or ():
                 if call["id"] not in answered:
-                    self._answer_unrun(ToolCall(call["id"], call["function"]["name"], ""), reason, "cancelled")
+                    added.append(self._answer_unrun(ids, ToolCall(call["id"], call["function"]["name"], ""), reason))
+        return added
 
-    def _answer_unrun(self, call: ToolCall, reason: str, error_code: str) -> None:
+    def _answer_unrun(
+        self, ids: dict[str, str], call: ToolCall, reason: str, error_code: str = "cancelled"
+    ) -> MessageAdded:
         """Answer a tool call that will not run, so the next request stays valid."""
         result = ToolResult.failure(error_code, reason)
         content = present(ToolCall(call.call_id, call.name, ""), result, max_chars=1000).content
-        self.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": content})
+        return self._append(
+            ids, {"role": "tool", "tool_call_id": call.call_id, "content": content}, MessageOrigin.REPAIR
+        )
 
     # -- events ---------------------------------------------------------------------------------------
 
@@ -382,6 +381,16 @@ class Session:
         if item.after_output:
             return StreamRestarted(**ids, attempt=item.attempt + 1, reason=f"{item.reason}; {next_try}")
         return Notice(**ids, message=f"⟳ {item.reason}; {next_try}")
+
+    def _count(self, turn: TurnContext, usage: Usage) -> Usage:
+        """Price a model call's usage and add it to the turn's and the session's totals."""
+        cost = None
+        if self.pricing is not None:
+            cost = self.pricing(usage.model, usage.input_tokens, usage.cached_tokens, usage.output_tokens)
+        tokens = usage.input_tokens + usage.output_tokens
+        turn.turn_used = turn.turn_used.with_model_call(tokens, cost)
+        self.used = turn.session_used = turn.session_used.with_model_call(tokens, cost)
+        return dataclasses.replace(usage, cost_usd=cost)
 
     @staticmethod
     def _failed_call_usage(ids: dict[str, str], model: str, error: ModelCallError) -> Usage:
@@ -397,21 +406,41 @@ class Session:
         )
 
     @staticmethod
-    def _usage_event(ids: dict[str, str], model: str, response: ModelResponse, request: list[dict[str, Any]]) -> Usage:
+    def _estimated_tokens(request: list[dict[str, Any]], output_chars: int) -> tuple[int, int]:
+        """Input and output tokens estimated from text length (about 4 characters a token)."""
+        request_chars = sum(len(str(m.get("content") or "")) for m in request)
+        return max(1, request_chars // 4), max(1, output_chars // 4) if output_chars else 0
+
+    def _interrupted_usage(self, ids: dict[str, str], model: str, request: list[dict[str, Any]], partial: str) -> Usage:
+        """The ledger row of a model call cut short by an interrupt: the server likely billed the request
+        and what it streamed, so both are estimated rather than left out of the budgets."""
+        input_tokens, output_tokens = self._estimated_tokens(request, len(partial))
+        return Usage(
+            **ids,
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            estimated=True,
+            status="interrupted",
+        )
+
+    def _usage_event(
+        self, ids: dict[str, str], model: str, response: ModelResponse, request: list[dict[str, Any]]
+    ) -> Usage:
         usage = response.usage
+        timing = {"latency_s": response.latency_s, "ttft_s": response.ttft_s, "retries": response.retries}
         if usage is None:
-            # The server reported no usage: estimate from text length (about 4 characters a token).
-            request_chars = sum(len(str(m.get("content") or "")) for m in request)
+            # The server reported no usage: estimate from text length.
             output_chars = len(response.text) + sum(len(c.arguments) for c in response.tool_calls)
+            input_tokens, output_tokens = self._estimated_tokens(request, output_chars)
             return Usage(
                 **ids,
                 model=model,
-                input_tokens=max(1, request_chars // 4),
-                output_tokens=max(1, output_chars // 4),
-                latency_s=response.latency_s,
-                ttft_s=response.ttft_s,
-                retries=response.retries,
+                input_tokens=input_tokens,
+                output_tokens=max(1, output_tokens),
+                response_model=response.response_model,
                 estimated=True,
+                **timing,
             )
         return Usage(
             **ids,
@@ -420,19 +449,19 @@ class Session:
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
-            latency_s=response.latency_s,
-            ttft_s=response.ttft_s,
-            retries=response.retries,
-            estimated=usage.estimated,
+            response_model=response.response_model,
+            **timing,
         )
 
     def _record_result(
         self, ids: dict[str, str], call: ToolCall, result: ToolResult, seconds: float, settings: TurnSettings
-    ) -> ToolFinished:
+    ) -> tuple[MessageAdded, ToolFinished]:
         """Append the tool message to the transcript as soon as its result exists, and describe it."""
         outcome = present(call, result, max_chars=settings.max_tool_output_chars)
-        self.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": outcome.content})
-        return ToolFinished(
+        added = self._append(
+            ids, {"role": "tool", "tool_call_id": call.call_id, "content": outcome.content}, MessageOrigin.TOOL_RESULT
+        )
+        return added, ToolFinished(
             **ids,
             call=call,
             ok=result.ok,

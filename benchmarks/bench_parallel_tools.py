@@ -18,10 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from agent_magic.contracts import TurnSettings
 from agent_magic.events import ToolCallStarted, ToolFinished
 from agent_magic.llm.client import EndpointSettings, ModelClient
 from agent_magic.llm.sse_server import LoopbackModelServer, ScriptedResponder
-from agent_magic.session import ApprovalDecision, Session, TurnSettings
+from agent_magic.policy.approval import ALL_TOOLS, ApprovalGate, CellApproval
+from agent_magic.policy.permissions import PermissionRules
+from agent_magic.session import Session
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.registry import ToolRegistry, make_tool
 
@@ -41,26 +44,20 @@ async def sleepy_async(index: int) -> int:
     return index
 
 
-async def approve(call, subject) -> ApprovalDecision:
-    return ApprovalDecision(approved=True, decided_by="benchmark")
-
-
 def timed_turn(server: LoopbackModelServer, script: ScriptedResponder, tool, calls: int) -> tuple[float, int]:
     """Wall seconds from the first tool start to the last tool result, and how many succeeded."""
     script.add_tool_calls(*[(tool.name, json.dumps({"index": i})) for i in range(calls)])
     script.add_text("done")
     client = ModelClient(EndpointSettings(model="bench", base_url=server.base_url, api_key="k"))
-    session = Session(
-        client_for=lambda model: client,
-        tools=ToolRegistry([tool]),
-        context=ToolContext(Path(tempfile.gettempdir())),
-        approver=approve,
-    )
+    tools, workspace = ToolRegistry([tool]), Path(tempfile.gettempdir())
+    session = Session(client_for=lambda model: client, tools=tools, context=ToolContext(workspace))
+    gate = ApprovalGate(rules=PermissionRules, tools=tools, workspace=workspace)
+    approve_all = gate.for_cell(CellApproval(frozenset({ALL_TOOLS})))
 
     async def run() -> tuple[float, int]:
         first = last = None
         ok = 0
-        async for event in session.run_turn("go", TurnSettings(model="bench", tool_timeout=30)):
+        async for event in session.run_turn("go", TurnSettings(model="bench", tool_timeout=30), approver=approve_all):
             if isinstance(event, ToolCallStarted) and first is None:
                 first = time.perf_counter()
             elif isinstance(event, ToolFinished):

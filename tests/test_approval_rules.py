@@ -6,7 +6,9 @@ import pytest
 from traitlets import TraitError
 
 from agent_magic.config import AgentMagic
-from agent_magic.policy.approval_rules import PermissionRulesError, call_subject, parse_permissions
+from agent_magic.events import ToolCall
+from agent_magic.policy.permissions import PermissionRulesError, parse_permissions
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.registry import make_tool
 
 
@@ -77,16 +79,18 @@ def test_headless_policy_comes_from_the_environment(monkeypatch):
 
 def test_subject_is_the_command_for_shell_and_a_workspace_relative_path_for_files(tmp_path):
     shell, files = make_tool(run_shell), make_tool(write_file)
-    assert call_subject(shell, '{"command": "  git status"}', tmp_path) == "git status"
-    assert call_subject(files, '{"path": "./data//x.csv", "content": ""}', tmp_path) == "data/x.csv"
+    assert call_subject(shell, ToolCall("c", "x", '{"command": "  git status"}'), tmp_path) == "git status"
+    assert call_subject(files, ToolCall("c", "x", '{"path": "./data//x.csv", "content": ""}'), tmp_path) == "data/x.csv"
     absolute = str(tmp_path / "data" / "x.csv")
-    assert call_subject(files, f'{{"path": "{absolute}", "content": ""}}', tmp_path) == "data/x.csv"
-    assert call_subject(files, '{"path": "../x.csv", "content": ""}', tmp_path) == str(tmp_path.parent / "x.csv")
+    assert call_subject(files, ToolCall("c", "x", f'{{"path": "{absolute}", "content": ""}}'), tmp_path) == "data/x.csv"
+    assert call_subject(files, ToolCall("c", "x", '{"path": "../x.csv", "content": ""}'), tmp_path) == str(
+        tmp_path.parent / "x.csv"
+    )
 
 
 def test_declared_subject_argument_wins_and_unreadable_arguments_have_no_subject(tmp_path):
     tool = make_tool(custom, subject_argument="target")
-    assert call_subject(tool, '{"target": "db", "path": "x"}', tmp_path) == "db"
-    assert call_subject(tool, '{"target": ', tmp_path) is None
-    assert call_subject(tool, '["db"]', tmp_path) is None
-    assert call_subject(make_tool(write_file), '{"path": 3, "content": ""}', tmp_path) is None
+    assert call_subject(tool, ToolCall("c", "x", '{"target": "db", "path": "x"}'), tmp_path) == "db"
+    assert call_subject(tool, ToolCall("c", "x", '{"target": '), tmp_path) is None
+    assert call_subject(tool, ToolCall("c", "x", '["db"]'), tmp_path) is None
+    assert call_subject(make_tool(write_file), ToolCall("c", "x", '{"path": 3, "content": ""}'), tmp_path) is None

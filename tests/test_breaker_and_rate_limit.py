@@ -101,13 +101,14 @@ def test_a_cancelled_trial_frees_the_trial_slot():
     breaker.before_call()  # a new trial may start
 
 
-def test_board_keeps_one_breaker_per_endpoint_with_current_settings():
-    board = BreakerBoard()
-    first = board.for_endpoint("http://a/v1", threshold=5, cooldown=30)
-    again = board.for_endpoint("http://a/v1", threshold=2, cooldown=5)
-    other = board.for_endpoint("http://b/v1", threshold=5, cooldown=30)
-    assert first is again and first is not other
-    assert (first.threshold, first.cooldown) == (2, 5)
+def test_board_keeps_one_breaker_per_endpoint_and_applies_new_settings_to_all():
+    board = BreakerBoard(threshold=5, cooldown=30)
+    first = board.for_endpoint("http://a/v1")
+    other = board.for_endpoint("http://b/v1")
+    assert board.for_endpoint("http://a/v1") is first and first is not other
+    board.configure(threshold=2, cooldown=5)
+    assert (first.threshold, first.cooldown) == (other.threshold, other.cooldown) == (2, 5)
+    assert board.for_endpoint("http://c/v1").threshold == 2
 
 
 def test_bucket_allows_a_burst_then_spaces_requests_at_the_rate():

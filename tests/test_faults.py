@@ -487,7 +487,7 @@ def test_arguments_nested_200000_deep_get_a_structured_error(agent, script, tool
     assert run.status == "ok", run.text
     assert "I will send simpler arguments." in run.text and "RecursionError" not in run.text
     payload = tool_payload(script.requests[1]["messages"][-1])
-    assert payload["error_code"] == "invalid_arguments" and "nest too deeply" in payload["error_message"]
+    assert payload["error_code"] == "invalid_arguments" and "nested too deeply" in payload["error_message"]
     assert_next_turn_sees_a_valid_transcript(agent, script)
 
 

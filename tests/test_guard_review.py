@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from agent_magic.events import ToolCall
-from agent_magic.policy.approval import BY_RULE, Answer, ApprovalGate, CellApproval, Choice
-from agent_magic.policy.approval_rules import parse_permissions
+from agent_magic.events import DecidedBy, ToolCall
+from agent_magic.policy.approval import Answer, ApprovalGate, CellApproval, Choice
+from agent_magic.policy.permissions import parse_permissions
 from agent_magic.tools.builtins import builtin_tools
 from agent_magic.tools.registry import ToolRegistry
 from agent_magic.ui.approval_askers import HeadlessAsker
@@ -24,7 +24,7 @@ class Recorder:
 
     async def ask(self, request):
         self.asked.append(request)
-        return Answer(Choice.APPROVE, "test")
+        return Answer(Choice.APPROVE, DecidedBy.CLICK)
 
 
 def decide(workspace, command: str, *, rules: dict | None = None, cell: CellApproval, allowed: set | None = None):
@@ -32,15 +32,14 @@ def decide(workspace, command: str, *, rules: dict | None = None, cell: CellAppr
         rules=lambda: parse_permissions(rules or {}), tools=ToolRegistry(builtin_tools()), workspace=workspace
     )
     gate.session_allowed = set(allowed or ())
-    gate.cell = cell
     call = ToolCall("c1", "run_shell", json.dumps({"command": command}))
-    return asyncio.run(gate(call, command))
+    return asyncio.run(gate.for_cell(cell)(call, command))
 
 
 def test_an_allow_rule_does_not_run_an_unreadable_command_unseen(workspace):
     asker = Recorder()
     decision = decide(workspace, UNREADABLE, rules={"allow": ["run_shell"]}, cell=CellApproval(asker=asker))
-    assert decision.decided_by == "test" and len(asker.asked) == 1
+    assert decision.decided_by is DecidedBy.CLICK and len(asker.asked) == 1
     assert "cannot parse" in asker.asked[0].review
 
 
@@ -53,7 +52,7 @@ def test_pre_approval_and_always_allow_do_not_run_it_unseen(workspace):
 def test_a_readable_command_is_still_allowed_by_the_rule(workspace):
     asker = Recorder()
     decision = decide(workspace, "wc -l data.csv", rules={"allow": ["run_shell"]}, cell=CellApproval(asker=asker))
-    assert decision.approved and decision.decided_by == BY_RULE and asker.asked == []
+    assert decision.approved and decision.decided_by is DecidedBy.RULE and asker.asked == []
 
 
 def test_the_headless_allow_policy_denies_an_unreadable_command(workspace):

@@ -7,28 +7,39 @@ import asyncio
 import json
 import threading
 
+import pytest
+from scripted_model import ScriptedModel
+
+from agent_magic.contracts import TurnSettings
 from agent_magic.events import ToolFinished
-from agent_magic.llm.client import EndpointSettings, ModelClient
-from agent_magic.session import ApprovalDecision, Session, TurnSettings
+from agent_magic.policy.approval import ALL_TOOLS, ApprovalGate, CellApproval
+from agent_magic.policy.permissions import PermissionRules
+from agent_magic.session import Session
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.registry import ToolRegistry, make_tool
 
 
-def session_with(model_server, workspace, *tools, approver=None) -> Session:
-    client = ModelClient(EndpointSettings(model="m", base_url=model_server.base_url, api_key="k"))
-    return Session(
-        client_for=lambda model: client, tools=ToolRegistry(tools), context=ToolContext(workspace), approver=approver
-    )
+@pytest.fixture
+def script() -> ScriptedModel:
+    return ScriptedModel()
 
 
-def run(session: Session) -> list:
+def session_with(model: ScriptedModel, workspace, *tools) -> Session:
+    return Session(client_for=lambda name: model, tools=ToolRegistry(tools), context=ToolContext(workspace))
+
+
+def run(session: Session, *, approve_all: bool = False) -> list:
+    gate = ApprovalGate(rules=PermissionRules, tools=session.tools, workspace=session.context.workspace)
+    approver = gate.for_cell(CellApproval(frozenset({ALL_TOOLS}))) if approve_all else None
+
     async def collect():
-        return [e async for e in session.run_turn("go", TurnSettings(model="m", tool_timeout=20))]
+        turn = session.run_turn("go", TurnSettings(model="m", tool_timeout=20), approver=approver)
+        return [e async for e in turn]
 
     return asyncio.run(collect())
 
 
-def test_eight_sync_read_only_calls_all_run_at_the_same_time(model_server, script, workspace):
+def test_eight_sync_read_only_calls_all_run_at_the_same_time(script, workspace):
     # Each call waits until all eight are inside the tool: this only passes if they run concurrently
     # (the default asyncio thread pool, 6 threads on a 2-core machine, would time the barrier out).
     barrier = threading.Barrier(8, timeout=10)
@@ -40,12 +51,12 @@ def test_eight_sync_read_only_calls_all_run_at_the_same_time(model_server, scrip
 
     script.add_tool_calls(*[("probe", json.dumps({"index": i})) for i in range(8)])
     script.add_text("all done")
-    events = run(session_with(model_server, workspace, make_tool(probe)))
+    events = run(session_with(script, workspace, make_tool(probe)))
     results = [e for e in events if isinstance(e, ToolFinished)]
     assert len(results) == 8 and all(e.ok for e in results), [e.content for e in results]
 
 
-def test_destructive_calls_run_one_by_one_in_order(model_server, script, workspace):
+def test_destructive_calls_run_one_by_one_in_order(script, workspace):
     active, order, overlaps = [], [], []
     lock = threading.Lock()
 
@@ -61,10 +72,7 @@ def test_destructive_calls_run_one_by_one_in_order(model_server, script, workspa
             active.remove(index)
         return index
 
-    async def approve(call, subject):
-        return ApprovalDecision(approved=True, decided_by="test")
-
     script.add_tool_calls(*[("change", json.dumps({"index": i})) for i in range(4)])
     script.add_text("changed")
-    run(session_with(model_server, workspace, make_tool(change, destructive=True), approver=approve))
+    run(session_with(script, workspace, make_tool(change, destructive=True)), approve_all=True)
     assert order == [0, 1, 2, 3] and overlaps == []

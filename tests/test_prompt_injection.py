@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent_magic.events import ApprovalRequested, ToolCallStarted, ToolFinished
+from agent_magic.contracts import ApprovalDecision, TurnSettings
+from agent_magic.events import ApprovalRequested, DecidedBy, Decision, ToolCallStarted, ToolFinished
 from agent_magic.llm.client import EndpointSettings, ModelClient
-from agent_magic.session import ApprovalDecision, Session, TurnSettings
+from agent_magic.session import Session
 from agent_magic.tools.builtins import builtin_tools
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import UNTRUSTED_DATA_RULE
@@ -50,11 +51,11 @@ def run_poisoned_turn(model_server, script, workspace, approver=None):
         client_for=lambda model: client,
         tools=ToolRegistry(builtin_tools()),
         context=ToolContext(workspace, {}),
-        approver=approver,
     )
 
     async def collect():
-        return [e async for e in session.run_turn("Summarise report.txt", TurnSettings(model="m"))]
+        turn = session.run_turn("Summarise report.txt", TurnSettings(model="m"), approver=approver)
+        return [e async for e in turn]
 
     return asyncio.run(collect())
 
@@ -88,11 +89,15 @@ def test_without_an_approver_no_destructive_call_runs(model_server, script, pois
 def test_every_destructive_call_is_put_to_the_approver_and_a_denial_stops_it(model_server, script, poisoned_workspace):
     asked: list[str] = []
 
-    async def deny_all(call, subject):
-        asked.append(call.name)
-        return ApprovalDecision(approved=False, decided_by="test", reason="looks injected")
+    class DenyAll:
+        def gates(self, call, destructive):
+            return destructive
 
-    events = run_poisoned_turn(model_server, script, poisoned_workspace, approver=deny_all)
+        async def __call__(self, call, subject):
+            asked.append(call.name)
+            return ApprovalDecision(Decision.DENIED, DecidedBy.RULE, "looks injected")
+
+    events = run_poisoned_turn(model_server, script, poisoned_workspace, approver=DenyAll())
     assert asked == [name for name, _ in FOOLED_CALLS]
     assert [e.call.name for e in events if isinstance(e, ApprovalRequested)] == asked
     assert all(e.error_code == "denied" for e in events if isinstance(e, ToolFinished) and e.call.name in asked)

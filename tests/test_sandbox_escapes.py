@@ -117,7 +117,7 @@ def test_a_fork_bomb_is_capped_and_cleaned_up(workspace, mode):
     bomb = f"bomb_{uuid.uuid4().hex[:8]}.sh"
     # Written to a file and started from it: the guard cannot see it (a known miss); the limits must hold.
     (workspace / bomb).write_text(f"sh ./{bomb} & sh ./{bomb} & wait\n")
-    ctx = ToolContext(workspace, sandbox=mode, shell_limits=ShellLimits(processes=40))
+    ctx = ToolContext(workspace, sandbox=mode, shell_limits={"processes": 40})
     result = shell(ctx, f"sh ./{bomb}", timeout=3)
     assert "fork" in result.data["stderr"].lower(), "process creation hit the cap"
     assert wait_until_gone(bomb) == []
@@ -126,21 +126,21 @@ def test_a_fork_bomb_is_capped_and_cleaned_up(workspace, mode):
 
 @pytest.mark.parametrize("mode", ["auto", "none"])
 def test_a_memory_hog_fails_inside_its_limit(workspace, mode):
-    ctx = ToolContext(workspace, sandbox=mode, shell_limits=ShellLimits(memory_mb=256))
+    ctx = ToolContext(workspace, sandbox=mode, shell_limits={"memory_mb": 256})
     result = shell(ctx, "python3 -c 'x = bytearray(2 * 1024**3); print(len(x))'", timeout=30)
     assert not result.ok and "MemoryError" in result.data["stderr"]
 
 
 @pytest.mark.parametrize("mode", ["auto", "none"])
 def test_a_file_cannot_grow_past_the_size_limit(workspace, mode):
-    ctx = ToolContext(workspace, sandbox=mode, shell_limits=ShellLimits(file_mb=1))
+    ctx = ToolContext(workspace, sandbox=mode, shell_limits={"file_mb": 1})
     result = shell(ctx, "head -c 20000000 /dev/zero > big.bin", timeout=30)
     assert not result.ok
     assert (workspace / "big.bin").stat().st_size <= 1024 * 1024
 
 
 def test_a_cpu_spinner_is_stopped_by_the_cpu_limit(workspace):
-    ctx = ToolContext(workspace, sandbox="none", shell_limits=ShellLimits(cpu_s=1))
+    ctx = ToolContext(workspace, sandbox="none", shell_limits={"cpu_s": 1})
     result = shell(ctx, "python3 -c 'while True: pass'", timeout=60)
     assert result.error_code == "exit_status" and result.data["seconds"] < 30
 

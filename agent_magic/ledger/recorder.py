@@ -1,10 +1,10 @@
 """The ledger subscriber: turns each event of a turn into rows, as it happens.
 
-Sessions and turns on `TurnStarted`, one model-call row per `Usage` (priced from the price table),
+Sessions and turns on `TurnStarted`, one model-call row per `Usage` (with the cost the event carries),
 tool-call rows created at the decision or start and completed at `ToolFinished`, approval decisions,
-and the transcript's new messages after every event (read from the session, so messages the loop adds
-when it repairs a cancelled turn are recorded too). Arguments and message text are secret-masked.
-A database error is logged and never breaks the turn.
+and one message row per `MessageAdded` (so messages the loop adds when it repairs a cancelled turn are
+recorded too). Arguments and message text are secret-masked. A database error is logged and never
+breaks the turn.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agent_magic.events import (
     ApprovalDecided,
+    DecidedBy,
+    Decision,
     Event,
+    MessageAdded,
     ModelCallStarted,
     ToolCall,
     ToolCallStarted,
@@ -29,12 +31,9 @@ from agent_magic.events import (
     Usage,
 )
 from agent_magic.ledger.store import LedgerStore
-from agent_magic.llm.pricing import PriceTable
 from agent_magic.policy.secrets import mask_secrets
 
 log = logging.getLogger("agent_magic.ledger")
-
-TranscriptLookup = Callable[[str], "list[dict[str, Any]] | None"]
 
 
 @dataclass
@@ -45,19 +44,18 @@ class _Turn:
     step: int = 0
 
 
-def decision_label(decision: str, decided_by: str) -> str:
+def decision_label(decision: Decision, decided_by: DecidedBy) -> str:
     """The `decision` column: how a tool call came to run, or that it did not.
 
     approved (a person said yes), rule (an approval rule allowed it), headless (the headless policy
     allowed it), denied / stopped (refused; `decided_by` says by whom). Calls needing no approval are
     `auto`.
     """
-    if decision != "approved":
-        return decision
-    who = decided_by.lower()
-    if "headless" in who:
+    if decision is not Decision.APPROVED:
+        return decision.value
+    if decided_by is DecidedBy.HEADLESS:
         return "headless"
-    if "rule" in who:
+    if decided_by is DecidedBy.RULE:
         return "rule"
     return "approved"
 
@@ -65,25 +63,16 @@ def decision_label(decision: str, decided_by: str) -> str:
 class LedgerRecorder:
     """An `EventSubscriber` that writes every turn into the ledger.
 
-    `transcript_for(session_id)` returns that session's live message list (or None when unknown);
-    `prices()` returns the price table in force (it follows `%config AgentMagic.prices`).
+    Example:
+        >>> recorder = LedgerRecorder(LedgerStore(resolve_home()), notebook="analysis.ipynb")
+        >>> for event in events:
+        ...     recorder.handle(event)
     """
 
-    def __init__(
-        self,
-        store: LedgerStore,
-        *,
-        notebook: str,
-        prices: Callable[[], PriceTable],
-        transcript_for: TranscriptLookup | None = None,
-    ) -> None:
+    def __init__(self, store: LedgerStore, *, notebook: str) -> None:
         self.store = store
         self.notebook = notebook
-        self.prices = prices
-        self.transcript_for = transcript_for
         self._turns: dict[str, _Turn] = {}
-        self._written: dict[str, int] = {}  # messages of each session already in the ledger
-        self._positions: dict[str, int] = {}
         self._unpriced_warned: set[str] = set()
         self._failed = False
 
@@ -91,7 +80,6 @@ class LedgerRecorder:
         """Record one event (never raises: the ledger must not break a turn)."""
         try:
             self._record(event)
-            self._flush_messages(event)
             if isinstance(event, TurnEnded):
                 self._turns.pop(event.turn_id, None)
         except Exception:
@@ -108,6 +96,8 @@ class LedgerRecorder:
             self._turn(event).step = event.step
         elif isinstance(event, Usage):
             self._usage(event)
+        elif isinstance(event, MessageAdded):
+            self._message(event)
         elif isinstance(event, ApprovalDecided):
             self._approval(event)
         elif isinstance(event, ToolCallStarted):
@@ -149,7 +139,7 @@ class LedgerRecorder:
         )
 
     def _usage(self, event: Usage) -> None:
-        cost = self.prices().cost(event.model, event.input_tokens, event.cached_tokens, event.output_tokens)
+        cost = event.cost_usd
         if cost is None and event.model not in self._unpriced_warned:
             self._unpriced_warned.add(event.model)
             log.warning("no price for model %r: its cost is recorded as missing (NaN)", event.model)
@@ -232,43 +222,23 @@ class LedgerRecorder:
             "decision = coalesce(tool_calls.decision, excluded.decision), "
             "decided_by = coalesce(tool_calls.decided_by, excluded.decided_by)",
         )
-        decision, decided_by = ("denied", "no approver") if refused else ("auto", None)
+        decision, decided_by = (Decision.DENIED.value, DecidedBy.NOBODY.value) if refused else ("auto", None)
         values = (decision, decided_by, int(event.ok), event.error_code, event.duration_s, len(event.content))
         self.store.write(sql, (*self._tool_row(event, event.call), *values, int(event.truncated)))
 
-    # -- transcript -----------------------------------------------------------------------------------
-
-    def _flush_messages(self, event: Event) -> None:
-        if self.transcript_for is None:
-            return
-        messages = self.transcript_for(event.session_id)
-        if messages is None:
-            return
-        written = self._written.get(event.session_id, 0)
-        if len(messages) < written:  # the session was reset: its new messages start from 0
-            written = 0
-        if len(messages) == written:
-            return
-        position = self._positions.get(event.session_id, 0)
-        rows = []
-        for message in messages[written:]:
-            calls = message.get("tool_calls")
-            rows.append(
-                (
-                    *self._ids(event),
-                    event.at,
-                    position,
-                    message.get("role", ""),
-                    mask_secrets(str(message.get("content") or "")),
-                    mask_secrets(json.dumps(calls)) if calls else None,
-                    message.get("tool_call_id"),
-                )
-            )
-            position += 1
-        self.store.write_many(
+    def _message(self, event: MessageAdded) -> None:
+        message = event.message
+        calls = message.get("tool_calls")
+        self.store.write(
             "INSERT INTO messages (session_id, turn_id, trace_id, at, position, role, content, tool_calls, "
             "tool_call_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            (
+                *self._ids(event),
+                event.at,
+                event.position,
+                message.get("role", ""),
+                mask_secrets(str(message.get("content") or "")),
+                mask_secrets(json.dumps(calls)) if calls else None,
+                message.get("tool_call_id"),
+            ),
         )
-        self._written[event.session_id] = len(messages)
-        self._positions[event.session_id] = position

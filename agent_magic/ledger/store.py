@@ -11,10 +11,10 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent_magic.contracts import Totals
 from agent_magic.ledger.migrations import migrate
 
 DB_NAME = "ledger.db"
@@ -25,17 +25,6 @@ def resolve_home(configured: str | os.PathLike[str] | None = None) -> Path:
     """The agent home: `configured`, else $AGENT_MAGIC_HOME, else ./.agent next to the notebook."""
     chosen = configured or os.environ.get("AGENT_MAGIC_HOME") or ".agent"
     return Path(chosen).expanduser().resolve()
-
-
-@dataclass(frozen=True)
-class Totals:
-    """What a scope (a turn, a session, a day) has used so far; `cost_usd` counts priced calls only."""
-
-    model_calls: int = 0
-    tool_calls: int = 0
-    tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced_calls: int = 0
 
 
 class LedgerStore:

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agent_magic.kernel import ledger_context
 from agent_magic.ledger.columnar import read_table
-from agent_magic.ledger.identity import current_notebook
-from agent_magic.ledger.store import LedgerStore, resolve_home
+from agent_magic.ledger.store import LedgerStore
 
 _MODEL_CALLS = {
     "id": "int",
@@ -88,25 +88,6 @@ TRANSCRIPT_COLUMNS = [
     "trace_id",
 ]
 _RENAMES = {"at": "time", "session_id": "session", "turn_id": "turn"}
-
-
-def ledger_context(home: str | None = None) -> tuple[LedgerStore, str]:
-    """The store and notebook key to read: the running kernel's ledger when the extension is loaded
-    (so `%config AgentMagic.home` applies), else the default home and the working directory."""
-    if home is None:
-        try:
-            from IPython import get_ipython
-
-            shell = get_ipython()
-        except ImportError:
-            shell = None
-        magics = shell.magics_manager.registry.get("AgentMagics") if shell is not None else None
-        if magics is not None:
-            ledger = magics.runtime.ledger
-            return ledger.store, ledger.notebook
-        namespace = shell.user_ns if shell is not None else None
-        return LedgerStore(resolve_home()), current_notebook(namespace)
-    return LedgerStore(resolve_home(home)), current_notebook(None)
 
 
 def since_timestamp(since: Any) -> float | None:

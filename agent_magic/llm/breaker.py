@@ -84,17 +84,25 @@ class CircuitBreaker:
 
 
 class BreakerBoard:
-    """The breakers of every endpoint this kernel calls (shared by all sessions)."""
+    """The breakers of every endpoint this kernel calls (shared by all sessions), all with one setting."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, threshold: int, cooldown: float) -> None:
         self._breakers: dict[str, CircuitBreaker] = {}
+        self.threshold, self.cooldown = threshold, cooldown
 
-    def for_endpoint(self, endpoint: str, *, threshold: int, cooldown: float) -> CircuitBreaker:
-        """The endpoint's breaker, with the current settings applied."""
+    def configure(self, *, threshold: int, cooldown: float) -> None:
+        """Apply new settings (from `%config`) to every breaker, keeping their state."""
+        self.threshold, self.cooldown = threshold, cooldown
+        for breaker in self._breakers.values():
+            breaker.threshold, breaker.cooldown = threshold, cooldown
+
+    def for_endpoint(self, endpoint: str) -> CircuitBreaker:
+        """The endpoint's breaker, created on first use."""
         breaker = self._breakers.get(endpoint)
         if breaker is None:
-            breaker = self._breakers[endpoint] = CircuitBreaker(endpoint, threshold=threshold, cooldown=cooldown)
-        breaker.threshold, breaker.cooldown = threshold, cooldown
+            breaker = self._breakers[endpoint] = CircuitBreaker(
+                endpoint, threshold=self.threshold, cooldown=self.cooldown
+            )
         return breaker
 
     def states(self) -> dict[str, BreakerState]:

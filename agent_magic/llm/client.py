@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from agent_magic.config import setting
 from agent_magic.errors import (
     MalformedStreamError,
     ModelCallError,
@@ -28,19 +29,12 @@ from agent_magic.errors import (
     StreamCutError,
     StreamStalledError,
 )
-from agent_magic.events import ToolCall
 from agent_magic.llm.breaker import CircuitBreaker
+from agent_magic.llm.model import ModelResponse, StreamItem, TextPiece
 from agent_magic.llm.rate_limit import TokenBucket
 from agent_magic.llm.response_guard import response_guard
-from agent_magic.llm.retry import (
-    SINGLE_ATTEMPT,
-    AttemptLog,
-    AttemptRecord,
-    RetryPolicy,
-    RetryScheduled,
-    retrying_stream,
-)
-from agent_magic.llm.stream import ChunkAccumulator, MalformedChunk, ReportedUsage
+from agent_magic.llm.retry import SINGLE_ATTEMPT, AttemptLog, RetryPolicy, retrying_stream
+from agent_magic.llm.stream import ChunkAccumulator, MalformedChunk
 from agent_magic.policy.secrets import mask_secrets, register_secret
 
 
@@ -52,36 +46,12 @@ class EndpointSettings:
     model: str
     base_url: str | None = None
     api_key: str | None = None
-    connect_timeout: float = 10.0
-    idle_timeout: float = 120.0
-    first_byte_timeout: float = 60.0
-    call_timeout: float = 600.0
-    stream_idle_timeout: float = 15.0
-    max_response_bytes: int = 64_000_000
-
-
-@dataclass(frozen=True)
-class TextPiece:
-    """New answer text from the stream."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class ModelResponse:
-    """A complete assistant message and the facts about the call that produced it."""
-
-    text: str
-    tool_calls: tuple[ToolCall, ...]
-    finish_reason: str
-    usage: ReportedUsage | None
-    latency_s: float
-    ttft_s: float | None
-    retries: int = 0
-    attempts: tuple[AttemptRecord, ...] = ()
-
-
-StreamItem = TextPiece | ModelResponse | RetryScheduled
+    connect_timeout: float = setting("connect_timeout")
+    idle_timeout: float = setting("idle_timeout")
+    first_byte_timeout: float = setting("first_byte_timeout")
+    call_timeout: float = setting("call_timeout")
+    stream_idle_timeout: float = setting("stream_idle_timeout")
+    max_response_mb: float = setting("max_response_mb")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -205,7 +175,7 @@ class ModelClient:
             # The read timeout is the idle limit (silence between bytes); first-byte and whole-call
             # limits are enforced around the stream in `_attempt`, where they can say which one fired.
             timeout = httpx.Timeout(self.settings.idle_timeout, connect=self.settings.connect_timeout)
-            guard = response_guard(self.settings.max_response_bytes)
+            guard = response_guard(int(self.settings.max_response_mb * 1_000_000))
             # max_retries=0: retries are ours (tenacity), so attempts are counted once and never multiplied.
             self._sdk = AsyncOpenAI(
                 api_key=self.settings.api_key,
@@ -242,7 +212,7 @@ class ModelClient:
         ):
             if isinstance(item, ModelResponse):
                 # Yielded before its own attempt is logged: every record so far is a failed attempt.
-                item = dataclasses.replace(item, retries=len(log.records), attempts=tuple(log.records))
+                item = dataclasses.replace(item, retries=len(log.records))
             yield item
 
     async def _guarded_attempt(
@@ -353,6 +323,7 @@ class ModelClient:
             usage=accumulator.usage,
             latency_s=time.monotonic() - started,
             ttft_s=None if first_token_at is None else first_token_at - started,
+            response_model=accumulator.model,
         )
 
     def _malformed(self, detail: str, *, shown: bool) -> MalformedStreamError:

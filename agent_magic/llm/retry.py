@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
+from agent_magic.config import setting
 from agent_magic.errors import CircuitOpenError, ModelCallError, RetriesExhausted
 
 Item = TypeVar("Item")
@@ -36,10 +37,10 @@ class RetryPolicy:
     attempts, all told (a Retry-After longer than what is left ends the retries at once).
     """
 
-    max_attempts: int = 4
-    initial_wait: float = 0.5
-    max_wait: float = 20.0
-    max_total_wait: float = 60.0
+    max_attempts: int = setting("retry_max_attempts")
+    initial_wait: float = setting("retry_initial_wait")
+    max_wait: float = setting("retry_max_wait")
+    max_total_wait: float = setting("retry_max_total_wait")
 
 
 # One attempt, no retries: what a bare `ModelClient` does unless given a policy (the runtime passes the

@@ -53,13 +53,12 @@ def _check_shape(chunk: Any) -> None:
 
 @dataclass(frozen=True)
 class ReportedUsage:
-    """Token counts as the server reported them (or as estimated, when `estimated`)."""
+    """Token counts as the server reported them."""
 
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0
     reasoning_tokens: int = 0
-    estimated: bool = False
 
 
 @dataclass
@@ -102,12 +101,15 @@ class ChunkAccumulator:
     text_parts: list[str] = field(default_factory=list)
     finish_reason: str | None = None
     usage: ReportedUsage | None = None
+    model: str | None = None  # the model that answered, as the server names it (e.g. a dated snapshot)
     _calls: list[_PartialCall] = field(default_factory=list)
     _by_index: dict[int, _PartialCall] = field(default_factory=dict)
 
     def add(self, chunk: Any) -> str:
         """Take one chunk; return the answer text it adds ("" if none). Raises `MalformedChunk`."""
         _check_shape(chunk)
+        if self.model is None:
+            self.model = _get(chunk, "model") or None
         usage = _get(chunk, "usage")
         if usage:
             self.usage = parse_usage(usage)

@@ -1,6 +1,7 @@
 """The approval gate: who decides whether a tool call that changes things may run.
 
-`ApprovalGate` is the session's `Approver`. For each call it consults, in order:
+`ApprovalGate` holds a conversation's rules and "always allow" answers; `ApprovalGate.for_cell` gives the
+`Approver` of one cell's turn (`CellApprover`). For each call it consults, in order:
 
 1. a matching **deny** rule → denied (nothing overrides a deny rule);
 2. a matching **allow** rule → approved;
@@ -17,29 +18,19 @@ This module knows nothing of IPython or widgets; askers live in `agent_magic.ui`
 
 from __future__ import annotations
 
-import contextlib
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent_magic.contracts import ApprovalDecision
 from agent_magic.errors import AgentUsageError
-from agent_magic.events import ToolCall
-from agent_magic.policy.approval_rules import PermissionRules
-from agent_magic.session import ApprovalDecision
+from agent_magic.events import DecidedBy, Decision, ToolCall
+from agent_magic.policy.permissions import PermissionRules, Rule
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.registry import Tool, ToolRegistry
-from agent_magic.tools.runner import parse_arguments
 from agent_magic.tools.threads import run_in_tool_thread
-
-# Who decided (ApprovalDecided.decided_by), so the ledger can say how each call came to run or not.
-BY_CLICK = "user click"
-BY_STDIN = "stdin"
-BY_RULE = "rule"
-BY_PRE_APPROVAL = "pre-approval"
-BY_SESSION_ALLOW = "session allow"
-BY_HEADLESS = "headless policy"
-BY_NOBODY = "no approver"
 
 ALL_TOOLS = "all"
 HEADLESS_POLICIES = ("deny", "allow", "error")
@@ -58,12 +49,20 @@ class Choice(enum.StrEnum):
     STOP = "stop"
 
 
+_DECISIONS = {
+    Choice.APPROVE: Decision.APPROVED,
+    Choice.ALWAYS: Decision.APPROVED,
+    Choice.DENY: Decision.DENIED,
+    Choice.STOP: Decision.STOPPED,
+}
+
+
 @dataclass(frozen=True)
 class Answer:
     """An asker's answer: the choice, an optional reason (read by the model on deny), and who gave it."""
 
     choice: Choice
-    decided_by: str
+    decided_by: DecidedBy
     reason: str = ""
 
 
@@ -104,73 +103,104 @@ class CellApproval:
 
 
 class ApprovalGate:
-    """The session's approver: rules, pre-approval, session allowances, then a person or the policy.
+    """One conversation's approval state: the rules in force and its "always allow" answers.
+
+    `for_cell` gives the `Approver` of one cell's turn (its pre-approvals and asker); the gate itself
+    never changes while a turn runs.
 
     Example:
         >>> gate = ApprovalGate(rules=lambda: PermissionRules(), tools=registry, workspace=Path("."))
-        >>> with gate.for_cell(CellApproval(frozenset({"write_file"}), asker)):
-        ...     await session_turn()  # write_file runs without asking; other destructive tools ask
+        >>> approver = gate.for_cell(CellApproval(frozenset({"write_file"}), asker))
+        >>> # session.run_turn(prompt, settings, approver=approver): write_file runs without asking
     """
 
     def __init__(self, *, rules: Callable[[], PermissionRules], tools: ToolRegistry, workspace: Path) -> None:
         # Rules are read on every call, so `%config AgentMagic.permissions = ...` applies at once.
         self._rules = rules
         self._tools = tools
-        self._workspace = workspace
-        self.cell = CellApproval()
+        self.workspace = workspace
         self.session_allowed: set[str] = set()
 
-    @contextlib.contextmanager
-    def for_cell(self, cell: CellApproval) -> Iterator[None]:
-        """Use `cell`'s pre-approvals and asker while one cell's turn runs."""
-        previous, self.cell = self.cell, cell
-        try:
-            yield
-        finally:
-            self.cell = previous
+    def for_cell(self, cell: CellApproval) -> CellApprover:
+        """The approver of one cell's turn."""
+        return CellApprover(self, cell)
 
-    def gates(self, call: ToolCall) -> bool:
-        """True when a deny or ask rule names this tool: then even a read-only call passes the gate."""
-        return self._rules().names_tool(call.name)
+    def file_tools_alike(self, tool_name: str) -> tuple[str, ...]:
+        """The file tools a path rule on `tool_name` also covers: those that read files when it reads
+        them, those that change files when it changes them (so `deny read_file:.env` also stops
+        search_files, and `deny write_file:data/*` also stops edit_file and delete_file)."""
+        tool = self._tools.get(tool_name)
+        if tool is None or not _takes_path(tool):
+            return ()
+        return tuple(t.name for t in self._tools if _takes_path(t) and t.destructive == tool.destructive)
+
+    def rule_for(self, call: ToolCall, subject: str | None) -> Rule | None:
+        """The rule deciding this call (its path rules covering alike file tools), or None."""
+        return self._rules().match(call.name, subject, alike=self.file_tools_alike(call.name))
+
+    def denies_reading(self, relative_path: str) -> bool:
+        """True when a deny rule protects this workspace path from the tools that read files (a search
+        skips such files)."""
+        rules = self._rules()
+        readers = [t.name for t in self._tools if _takes_path(t) and not t.destructive]
+        return any(rules.denies(name, relative_path) for name in readers)
+
+    def subject_of(self, call: ToolCall) -> str | None:
+        """What the rules match for `call` (its path, command, code…), None if unreadable."""
+        return call_subject(self._tools.get(call.name), call, self.workspace)
+
+    def request(self, call: ToolCall, subject: str | None) -> ApprovalRequest:
+        """What an asker is shown for `call`."""
+        return ApprovalRequest(call, self._tools.get(call.name), call.decoded.values, subject, self.workspace)
+
+
+def _takes_path(tool: Tool) -> bool:
+    return tool.subject_argument in (None, "path") and "path" in {name for name, *_ in tool.parameters}
+
+
+class CellApprover:
+    """The `Approver` of one cell's turn: rules, pre-approval, session allowances, then a person or the
+    policy (see the module docstring for the order)."""
+
+    def __init__(self, gate: ApprovalGate, cell: CellApproval) -> None:
+        self.gate = gate
+        self.cell = cell
+
+    def gates(self, call: ToolCall, destructive: bool) -> bool:
+        """True when the call must be decided: a destructive tool, or a call a deny or ask rule matches."""
+        if destructive:
+            return True
+        rule = self.gate.rule_for(call, self.gate.subject_of(call))
+        return rule is not None and rule.verdict in ("deny", "ask")
 
     async def __call__(self, call: ToolCall, subject: str | None) -> ApprovalDecision:
-        """Decide one call (see the module docstring for the order); `subject` None: unreadable."""
-        rule = self._rules().match(call.name, subject)
+        """Decide one call; `subject` None: unreadable."""
+        rule = self.gate.rule_for(call, subject)
         if rule is not None and rule.verdict == "deny":
-            return ApprovalDecision(False, BY_RULE, f"denied by the rule {rule.text!r}")
-        request = self._request(call, subject)
-        request = replace(request, review=await self._review(request))
+            return ApprovalDecision(Decision.DENIED, DecidedBy.RULE, f"denied by the rule {rule.text!r}")
+        request = self.gate.request(call, subject)
+        request = replace(request, review=await _review(request))
         if not request.review:  # a call its tool wants seen by a person skips every automatic approval
             if rule is not None and rule.verdict == "allow":
-                return ApprovalDecision(True, BY_RULE, f"allowed by the rule {rule.text!r}")
+                return ApprovalDecision(Decision.APPROVED, DecidedBy.RULE, f"allowed by the rule {rule.text!r}")
             if rule is None and self.cell.covers(call.name):
-                return ApprovalDecision(True, BY_PRE_APPROVAL)
-            if rule is None and call.name in self.session_allowed:
-                return ApprovalDecision(True, BY_SESSION_ALLOW, f"always allow {call.name} this session")
+                return ApprovalDecision(Decision.APPROVED, DecidedBy.PRE_APPROVAL)
+            if rule is None and call.name in self.gate.session_allowed:
+                return ApprovalDecision(
+                    Decision.APPROVED, DecidedBy.SESSION_ALLOW, f"always allow {call.name} this session"
+                )
         asker = self.cell.asker
         if asker is None:
-            return ApprovalDecision(False, BY_NOBODY, "no one was there to approve it")
+            return ApprovalDecision(Decision.DENIED, DecidedBy.NOBODY, "no one was there to approve it")
         answer = await asker.ask(request)
         if answer.choice is Choice.ALWAYS:
-            self.session_allowed.add(call.name)
-        return ApprovalDecision(
-            approved=answer.choice in (Choice.APPROVE, Choice.ALWAYS),
-            decided_by=answer.decided_by,
-            reason=answer.reason,
-            stop_turn=answer.choice is Choice.STOP,
-        )
+            self.gate.session_allowed.add(call.name)
+        return ApprovalDecision(_DECISIONS[answer.choice], answer.decided_by, answer.reason)
 
-    @staticmethod
-    async def _review(request: ApprovalRequest) -> str:
-        """The tool's reason for a person to see this call; run off the loop (parsing can take a while)."""
-        review = request.tool.review if request.tool is not None else None
-        if review is None or request.arguments is None:
-            return ""
-        return await run_in_tool_thread(review, request.arguments)
 
-    def _request(self, call: ToolCall, subject: str | None) -> ApprovalRequest:
-        try:
-            arguments: dict[str, Any] | None = parse_arguments(call.arguments)
-        except ValueError:
-            arguments = None
-        return ApprovalRequest(call, self._tools.get(call.name), arguments, subject, self._workspace)
+async def _review(request: ApprovalRequest) -> str:
+    """The tool's reason for a person to see this call; run off the loop (parsing can take a while)."""
+    review = request.tool.review if request.tool is not None else None
+    if review is None or request.arguments is None:
+        return ""
+    return await run_in_tool_thread(review, request.arguments)

@@ -311,7 +311,7 @@ def search_files(
 ) -> ToolResult:
     """Search the text files of a workspace folder for lines containing a string or matching a regex.
 
-    Hidden folders, links, binary files and files over 5 MB are skipped.
+    Hidden folders, links, binary files, files over 5 MB and files a deny rule protects are skipped.
 
     Args:
         query: the text to look for (or an RE2 regular expression when regex is true: no look-around or
@@ -343,6 +343,8 @@ def search_files(
             continue
         text = _searchable_text(full)
         if text is None:
+            continue
+        if ctx.denies_reading is not None and ctx.denies_reading(_relative(ctx, full)):
             continue
         searched += 1
         lines = text.removesuffix("\n").split("\n") if text else []

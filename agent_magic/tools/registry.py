@@ -41,7 +41,7 @@ class Tool:
     destructive: bool = False
     takes_context: bool = False
     # The argument approval rules match their glob against (e.g. "path", "command"); None: the first of
-    # path / command / code the tool takes (see policy/approval_rules.py).
+    # path / command / code the tool takes (see policy/subjects.py).
     subject_argument: str | None = None
     # Says why a person must see a call (e.g. a command the guard cannot read), or "" when nothing must:
     # such a call is never approved by a rule, --approve or "always allow" (see policy/approval.py).

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,8 +17,6 @@ from agent_magic.tools.result import ToolResult
 from agent_magic.tools.threads import ToolThreadsExhausted, run_in_tool_thread
 
 log = logging.getLogger("agent_magic.tools")
-MAX_ARGUMENT_CHARS = 16_000_000  # a whole file's content fits; gigabytes of JSON do not
-MAX_ARGUMENT_DEPTH = 64
 
 
 def _masked(value: Any) -> Any:
@@ -47,38 +44,6 @@ class ToolOutcome:
     truncated: bool
 
 
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest in a decoded JSON value (iteratively: no recursion limit)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            stack += [(child, level + 1) for child in (item.values() if isinstance(item, dict) else item)]
-    return deepest
-
-
-def parse_arguments(raw: str) -> dict:
-    """Decode the model's JSON arguments; an empty string means no arguments.
-
-    Raises `json.JSONDecodeError`, or `ToolArgumentsError` for arguments too large or nested too deeply
-    (`[` 200,000 deep would exhaust the interpreter's recursion here, in validation and in rendering).
-    """
-    if len(raw) > MAX_ARGUMENT_CHARS:
-        raise ToolArgumentsError(f"arguments are {len(raw):,} characters; the limit is {MAX_ARGUMENT_CHARS:,}")
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except RecursionError:
-        raise ToolArgumentsError(f"arguments nest too deeply (the limit is {MAX_ARGUMENT_DEPTH} levels)") from None
-    if not isinstance(value, dict):
-        raise ToolArgumentsError(f"arguments must be a JSON object, got {type(value).__name__}")
-    if _depth(value) > MAX_ARGUMENT_DEPTH:
-        raise ToolArgumentsError(f"arguments nest too deeply (the limit is {MAX_ARGUMENT_DEPTH} levels)")
-    return value
-
-
 async def execute(call: ToolCall, registry: ToolRegistry, context: ToolContext, *, timeout: float) -> ToolResult:
     """Run `call` and return its result, secrets masked; never raises except for cancellation."""
     return mask_result(await _execute(call, registry, context, timeout=timeout))
@@ -89,12 +54,11 @@ async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext,
     if tool is None:
         known = ", ".join(registry.names())
         return ToolResult.failure("unknown_tool", f"no tool named {call.name!r}; available: {known}")
+    decoded = call.decoded
+    if decoded.values is None:
+        return ToolResult.failure("invalid_arguments", str(decoded.error), retryable=True)
     try:
-        arguments = tool.validate(parse_arguments(call.arguments))
-    except json.JSONDecodeError as exc:
-        return ToolResult.failure(
-            "invalid_arguments", f"arguments are not valid JSON ({exc.msg} at position {exc.pos})", retryable=True
-        )
+        arguments = tool.validate(decoded.values)
     except ToolArgumentsError as exc:
         return ToolResult.failure("invalid_arguments", str(exc), retryable=True)
     positional = (context,) if tool.takes_context else ()

@@ -19,7 +19,7 @@ from typing import Any
 
 from agent_magic.policy.command_guard import check_command
 from agent_magic.policy.sandbox import SandboxUnavailable, command_environment, shell_plan
-from agent_magic.policy.shell_limits import CommandCgroup, prlimit_argv
+from agent_magic.policy.shell_limits import CommandCgroup, ShellLimits, prlimit_argv
 from agent_magic.tools.capture import HeadTailBuffer
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.process_tree import CommandProcesses
@@ -134,8 +134,9 @@ async def run_shell(ctx: ToolContext, command: str, timeout: float = 60.0) -> To
         )
     except SandboxUnavailable as exc:
         return ToolResult.failure("sandbox_unavailable", str(exc))
-    cgroup = CommandCgroup.create(ctx.shell_limits)
-    argv = [*(cgroup.wrapper_argv() if cgroup else []), *prlimit_argv(ctx.shell_limits), *plan.argv]
+    limits = ShellLimits.parse(ctx.shell_limits)
+    cgroup = CommandCgroup.create(limits)
+    argv = [*(cgroup.wrapper_argv() if cgroup else []), *prlimit_argv(limits), *plan.argv]
     stdout, stderr = HeadTailBuffer(ctx.max_output_chars // 2), HeadTailBuffer(ctx.max_output_chars // 4)
     started = time.monotonic()
     spawn = asyncio.ensure_future(

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 from agent_magic.errors import AgentUsageError
+from agent_magic.events import DecidedBy
 from agent_magic.policy.approval import (
     ALL_TOOLS,
-    BY_HEADLESS,
-    BY_STDIN,
     NO_ONE_COULD_APPROVE,
     Answer,
     ApprovalGate,
     ApprovalRequest,
     Asker,
     CellApproval,
+    CellApprover,
     Choice,
     HeadlessApprovalError,
 )
@@ -50,13 +50,13 @@ def parse_stdin_answer(text: str) -> Answer | None:
 
     Example:
         >>> parse_stdin_answer("n not that file")
-        Answer(choice=<Choice.DENY: 'deny'>, decided_by='stdin', reason='not that file')
+        Answer(choice=<Choice.DENY: 'deny'>, decided_by=<DecidedBy.STDIN: 'stdin'>, reason='not that file')
     """
     word, _, rest = text.strip().partition(" ")
     choice = STDIN_CHOICES.get(word.lower())
     if choice is None:
         return None
-    return Answer(choice, BY_STDIN, rest.strip() if choice is Choice.DENY else "")
+    return Answer(choice, DecidedBy.STDIN, rest.strip() if choice is Choice.DENY else "")
 
 
 class StdinAsker:
@@ -75,7 +75,7 @@ class StdinAsker:
             try:
                 text = read(STDIN_PROMPT)
             except EOFError:
-                return Answer(Choice.DENY, BY_STDIN, "no answer (end of input)")
+                return Answer(Choice.DENY, DecidedBy.STDIN, "no answer (end of input)")
             except KeyboardInterrupt:
                 # An interrupt while blocked in input(): end the turn the way an interrupt does.
                 raise asyncio.CancelledError("interrupted at the approval prompt") from None
@@ -83,7 +83,7 @@ class StdinAsker:
             if answer is not None:
                 return answer
             self._show(f"Please answer y, n, a or s (got {text.strip()!r}).")
-        return Answer(Choice.DENY, BY_STDIN, "no clear answer")
+        return Answer(Choice.DENY, DecidedBy.STDIN, "no clear answer")
 
 
 class HeadlessAsker:
@@ -99,7 +99,7 @@ class HeadlessAsker:
         setting = f"AgentMagic.headless_approval = {self.policy!r}"
         if request.review:  # e.g. a command the guard could not read: no policy approves it unseen
             self._show(f"🔐 not run in a headless run: {request.review}: {signature}")
-            return Answer(Choice.DENY, BY_HEADLESS, f"{request.review}; a person must approve it")
+            return Answer(Choice.DENY, DecidedBy.HEADLESS, f"{request.review}; a person must approve it")
         if self.policy == "error":
             raise HeadlessApprovalError(
                 f"{request.call.name} needs approval but this run is headless ({setting}); pre-approve it with "
@@ -107,8 +107,8 @@ class HeadlessAsker:
             )
         self._show(f"🔐 approval needed in a headless run: {signature} ({setting})")
         if self.policy == "allow":
-            return Answer(Choice.APPROVE, BY_HEADLESS, f"allowed by {setting}")
-        return Answer(Choice.DENY, BY_HEADLESS, NO_ONE_COULD_APPROVE)
+            return Answer(Choice.APPROVE, DecidedBy.HEADLESS, f"allowed by {setting}")
+        return Answer(Choice.DENY, DecidedBy.HEADLESS, NO_ONE_COULD_APPROVE)
 
 
 def clicks_reach_running_cell(kernel: Any) -> bool:
@@ -168,21 +168,15 @@ def parse_approve_option(value: str | None, tool_names: list[str]) -> frozenset[
     return names
 
 
-def use_cell_approval(session: Any, shell: Any, config: Any, approve: str | None) -> Callable[[], None]:
-    """Give the session's approval gate this cell's pre-approvals and asker; returns the undo function.
+def cell_approver(
+    gate: ApprovalGate, tool_names: list[str], shell: Any, config: Any, approve: str | None
+) -> CellApprover:
+    """The approver of the cell running now: its `--approve` pre-approvals and who is asked.
 
     `approve` is the cell's `--approve` value; `--approve all` prints a warning in the cell.
     """
-    gate = session.approver
-    if not isinstance(gate, ApprovalGate):
-        return lambda: None
-    pre_approved = parse_approve_option(approve, session.tools.names())
+    pre_approved = parse_approve_option(approve, tool_names)
     if ALL_TOOLS in pre_approved:
         print("⚠️ --approve all: every tool call in this cell runs without asking (deny rules still apply).")
-    previous = gate.cell
-    gate.cell = CellApproval(pre_approved, choose_asker(shell, config.headless_approval, config.approval_prompt))
-
-    def restore() -> None:
-        gate.cell = previous
-
-    return restore
+    asker = choose_asker(shell, config.headless_approval, config.approval_prompt)
+    return gate.for_cell(CellApproval(pre_approved, asker))

@@ -16,7 +16,8 @@ from typing import Any
 
 from IPython.display import display
 
-from agent_magic.policy.approval import BY_CLICK, Answer, ApprovalRequest, Choice
+from agent_magic.events import DecidedBy
+from agent_magic.policy.approval import Answer, ApprovalRequest, Choice
 from agent_magic.ui.approval_view import describe_request
 
 # How long one wait slice lasts: an interrupt (CancelledError) is seen at the latest after this.
@@ -57,7 +58,7 @@ class ApprovalButtons:
             self.clicked_at = time.monotonic()
             reason = self.reason.value.strip() if choice is Choice.DENY else ""
             # The comm handler may run off the loop's thread (kernel subshells): settle thread-safely.
-            self._loop.call_soon_threadsafe(self._settle, Answer(choice, BY_CLICK, reason))
+            self._loop.call_soon_threadsafe(self._settle, Answer(choice, DecidedBy.CLICK, reason))
 
         return clicked
 

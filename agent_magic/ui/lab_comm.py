@@ -4,13 +4,15 @@ The frontend extension opens a comm to the target `agent_magic` once it sees age
 kernel then mirrors every turn's activity to it (see `lab_protocol.py` for the schema) and takes `stop`
 requests back. With no frontend listening (terminal IPython, nbclient, Notebook 7 or VS Code without the
 extension) no comm is ever opened and `handle()` only tracks the running turn: nothing is sent, nothing
-is queried, nothing fails. Usage numbers are the ledger's `session_totals()`, so the status bar shows
-the same numbers as `%agent usage`.
+is queried, nothing fails. Usage numbers are the ledger's session totals, read once per session and then
+kept current from the events (`ledger/totals.py`), so the status bar shows the same numbers as `%agent
+usage` whatever order the subscribers run in.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agent_magic.events import (
@@ -23,12 +25,16 @@ from agent_magic.events import (
     TurnStarted,
     Usage,
 )
+from agent_magic.ledger.totals import empty_totals
 from agent_magic.ui import lab_protocol as protocol
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from agent_magic.runtime import AgentRuntime
+    from agent_magic.ledger.totals import SessionTally
+
+# Reads one session's totals from the ledger (may raise when the ledger is unreadable).
+TotalsReader = Callable[[str], dict[str, Any]]
 
 log = logging.getLogger("agent_magic.lab")
 
@@ -36,15 +42,23 @@ log = logging.getLogger("agent_magic.lab")
 class LabCommPublisher:
     """An `EventSubscriber` that publishes turn activity to every open `agent_magic` comm.
 
+    It is given what it needs: `stop_turn()` (the frontend's Stop), `read_totals(session_id)` (the
+    ledger's totals of a session) and `current_session()` (the id of the conversation cells use now).
+
     Example:
-        >>> publisher = LabCommPublisher(runtime)
+        >>> publisher = LabCommPublisher(stop_turn=runtime.stop_turn, read_totals=..., current_session=...)
         >>> runtime.subscribers.append(publisher)
         >>> comm_manager.register_target(COMM_TARGET, publisher.open)
     """
 
-    def __init__(self, runtime: AgentRuntime) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, *, stop_turn: Callable[[], bool], read_totals: TotalsReader, current_session: Callable[[], str]
+    ) -> None:
+        self._stop_turn = stop_turn
+        self._read_totals = read_totals
+        self._current_session = current_session
         self._seen_events = False
+        self._tally: SessionTally | None = None
         self._comms: dict[str, Any] = {}
         self._running: dict[str, Any] | None = None
         self._approvals: dict[str, dict[str, Any]] = {}
@@ -63,22 +77,29 @@ class LabCommPublisher:
         return protocol.state_message(self._running, list(self._approvals.values()), self.usage())
 
     def usage(self) -> dict[str, Any]:
-        """The current conversation's totals from the ledger (zeros before this kernel's first turn)."""
-        session_id = self.runtime.session.session_id
+        """The current conversation's totals (zeros before this kernel's first turn)."""
+        session_id = self._current_session()
         if not self._seen_events:  # don't create the ledger database just because a frontend connected
-            return protocol.empty_usage(session_id)
-        from agent_magic.ledger.summary import session_totals
+            return empty_totals(session_id)
+        tally = self._tally_for(session_id)
+        return tally.totals() if tally is not None else empty_totals(session_id, cost_known=False)
 
-        try:
-            return session_totals(session_id)
-        except Exception:  # an unreadable ledger must not break the turn: the frontend shows unknown cost
-            log.debug("session_totals failed", exc_info=True)
-            return protocol.empty_usage(session_id, cost_known=False)
+    def _tally_for(self, session_id: str) -> SessionTally | None:
+        """The running totals of `session_id`, read from the ledger when it becomes the one shown."""
+        if self._tally is None or self._tally.session_id != session_id:
+            from agent_magic.ledger.totals import SessionTally
+
+            try:
+                self._tally = SessionTally(self._read_totals(session_id))
+            except Exception:  # an unreadable ledger must not break the turn: the frontend shows unknown cost
+                log.debug("reading the session totals failed", exc_info=True)
+                self._tally = None
+        return self._tally
 
     def _on_msg(self, msg: dict[str, Any]) -> None:
         kind = protocol.incoming_type(msg.get("content", {}).get("data"))
         if kind == protocol.STOP:
-            self.runtime.stop_turn()
+            self._stop_turn()
 
     def broadcast(self, data: dict[str, Any]) -> None:
         """Send `data` to every open comm (none open: nothing happens)."""
@@ -110,6 +131,7 @@ class LabCommPublisher:
         self._seen_events = True
         cell_id = self._running["cell_id"] if self._running else None
         if isinstance(event, TurnStarted):
+            self._tally_for(event.session_id)  # before this turn's rows exist: the ledger's part is settled
             self._running = {"turn_id": event.turn_id, "cell_id": event.cell_id}
             self.broadcast(protocol.turn_started_message(event))
         elif isinstance(event, ApprovalRequested):
@@ -124,20 +146,19 @@ class LabCommPublisher:
             for call_id in [k for k, v in self._approvals.items() if v["turn_id"] == event.turn_id]:
                 del self._approvals[call_id]
             self.broadcast(protocol.turn_ended_message(event, cell_id))
-        if self._comms and isinstance(event, Usage | ToolFinished | ApprovalDecided | TurnEnded):
+        changed = self._tally is not None and self._tally.apply(event)
+        if self._comms and (changed or isinstance(event, Usage | ToolFinished | ApprovalDecided | TurnEnded)):
             self.broadcast(protocol.usage_message(self.usage()))
 
 
-def attach(shell: InteractiveShell, runtime: AgentRuntime) -> LabCommPublisher | None:
-    """Subscribe a publisher to `runtime` and register the comm target, when running in a kernel."""
-    kernel = getattr(shell, "kernel", None)
-    comm_manager = getattr(kernel, "comm_manager", None)
+def attach(shell: InteractiveShell, publisher: LabCommPublisher) -> bool:
+    """Register the comm target of `publisher`, when running in a kernel (False: terminal IPython, where
+    no frontend can connect)."""
+    comm_manager = getattr(getattr(shell, "kernel", None), "comm_manager", None)
     if comm_manager is None:
-        return None  # terminal IPython: no frontend can connect
-    publisher = LabCommPublisher(runtime)
-    runtime.subscribers.append(publisher)
+        return False
     comm_manager.register_target(protocol.COMM_TARGET, publisher.open)
-    return publisher
+    return True
 
 
 def detach(shell: InteractiveShell, publisher: LabCommPublisher | None) -> None:

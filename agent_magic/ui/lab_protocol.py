@@ -1,6 +1,6 @@
 """The messages agent_magic exchanges with its JupyterLab companion over the `agent_magic` comm.
 
-Version 1 of the schema (documented in the README, mirrored in `labextension/src/protocol.ts`). Every
+Version 1 of the schema (documented in docs/jupyterlab.md, mirrored in `labextension/src/protocol.ts`). Every
 message is a JSON object with `"v": 1` and a `"type"`; a receiver ignores types it does not know, so
 fields and types can be added without a version bump. A change that alters the meaning of an existing
 field bumps `SCHEMA_VERSION`.
@@ -38,28 +38,8 @@ def state_message(
 
 
 def usage_message(usage: dict[str, Any]) -> dict[str, Any]:
-    """The session's usage changed; `usage` is the ledger's `session_totals()` dict."""
+    """The session's usage changed; `usage` is shaped like `agent_magic.session_totals()`."""
     return message("usage", usage=usage)
-
-
-def empty_usage(session_id: str, *, cost_known: bool = True) -> dict[str, Any]:
-    """Usage with nothing spent, shaped like `session_totals()`; `cost_known=False` makes the cost
-    unknown (None) rather than zero, for when the ledger could not be read."""
-    return {
-        "session": session_id,
-        "model_calls": 0,
-        "input_tokens": 0,
-        "cached_tokens": 0,
-        "output_tokens": 0,
-        "reasoning_tokens": 0,
-        "tokens": 0,
-        "cost_usd": 0.0 if cost_known else None,
-        "unpriced_models": [],
-        "estimated_calls": 0,
-        "tool_calls": 0,
-        "by_model": [],
-        "by_tool": [],
-    }
 
 
 def turn_started_message(event: TurnStarted) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 /**
  * The messages exchanged with the kernel over the `agent_magic` comm: schema version 1.
  *
- * Mirrors `agent_magic/ui/lab_protocol.py`; the README documents the schema. Every message is a JSON
+ * Mirrors `agent_magic/ui/lab_protocol.py`; docs/jupyterlab.md documents the schema. Every message is a JSON
  * object with `v` (the schema version) and `type`. Unknown types are ignored, so fields and types can
  * be added without a version bump; a message of another version is ignored as a whole.
  */

@@ -10,12 +10,16 @@ import pytest
 from agent_magic.events import (
     ApprovalDecided,
     ApprovalRequested,
+    DecidedBy,
+    Decision,
     TextDelta,
     ToolCall,
     TurnEnded,
     TurnStarted,
     TurnState,
+    Usage,
 )
+from agent_magic.ledger.totals import empty_totals
 from agent_magic.llm.sse_server import StreamReply, text_chunks, usage_chunk
 from agent_magic.ui import lab_protocol
 from agent_magic.ui.lab_comm import LabCommPublisher
@@ -50,28 +54,25 @@ class FakeComm:
         return [m.get("type") for m in self.sent]
 
 
-class FakeRuntime:
-    """Just what the publisher reads: the session id, and stop_turn."""
+class Stops:
+    """Counts the frontend's Stop requests."""
 
     def __init__(self) -> None:
-        self.session = type("S", (), {"session_id": "s1"})()
-        self.stops = 0
+        self.count = 0
 
-    def stop_turn(self) -> bool:
-        self.stops += 1
+    def __call__(self) -> bool:
+        self.count += 1
         return True
 
 
 @pytest.fixture
-def runtime() -> FakeRuntime:
-    return FakeRuntime()
+def stops() -> Stops:
+    return Stops()
 
 
 @pytest.fixture
-def publisher(runtime, monkeypatch) -> LabCommPublisher:
-    publisher = LabCommPublisher(runtime)
-    monkeypatch.setattr(publisher, "usage", lambda: lab_protocol.empty_usage("s1"))
-    return publisher
+def publisher(stops) -> LabCommPublisher:
+    return LabCommPublisher(stop_turn=stops, read_totals=empty_totals, current_session=lambda: "s1")
 
 
 def started() -> TurnStarted:
@@ -105,7 +106,7 @@ def test_approval_messages_carry_the_cell_of_the_turn(publisher):
     publisher.open(comm, {})
     publisher.handle(started())
     publisher.handle(ApprovalRequested(**IDS, call=CALL, subject="notes.txt"))
-    publisher.handle(ApprovalDecided(**IDS, call=CALL, decision="approved", decided_by="user click"))
+    publisher.handle(ApprovalDecided(**IDS, call=CALL, decision=Decision.APPROVED, decided_by=DecidedBy.CLICK))
 
     requested, decided = (m for m in comm.sent if m["type"].startswith("approval"))
     assert requested == {
@@ -133,19 +134,42 @@ def test_a_turn_ending_clears_the_running_turn_and_its_approvals(publisher):
     assert state["running"] is None and state["approvals"] == []
 
 
-def test_stop_from_the_frontend_stops_the_turn(publisher, runtime):
+def test_stop_from_the_frontend_stops_the_turn(publisher, stops):
     comm = FakeComm()
     publisher.open(comm, {})
     comm.on_msg_callback({"content": {"comm_id": "c1", "data": {"v": 1, "type": "stop"}}})
-    assert runtime.stops == 1
+    assert stops.count == 1
 
 
-def test_messages_of_another_schema_version_are_ignored(publisher, runtime):
+def test_usage_is_the_ledger_baseline_plus_the_turns_events_whatever_the_subscriber_order():
+    earlier = empty_totals("s1")
+    earlier["by_model"] = [
+        {"model": "m", "calls": 2, "input_tokens": 100, "cached_tokens": 0, "output_tokens": 10, "cost_usd": 0.5}
+    ]
+    reads = []
+
+    def read_totals(session_id):
+        reads.append(session_id)
+        return {**earlier, "session": session_id}
+
+    publisher = LabCommPublisher(stop_turn=Stops(), read_totals=read_totals, current_session=lambda: "s1")
+    comm = FakeComm()
+    publisher.open(comm, {})
+    publisher.handle(started())
+    publisher.handle(Usage(**IDS, model="m", input_tokens=40, output_tokens=5, cost_usd=0.25))
+    publisher.handle(ApprovalDecided(**IDS, call=CALL, decision=Decision.DENIED, decided_by=DecidedBy.CLICK))
+    usage = [m for m in comm.sent if m["type"] == "usage"][-1]["usage"]
+    assert (usage["model_calls"], usage["input_tokens"], usage["cost_usd"]) == (3, 140, 0.75)
+    assert usage["by_tool"] == [{"tool": "write_file", "calls": 1, "denied": 1, "failed": 0}]
+    assert reads == ["s1"]  # the ledger is read once for the session, not after every event
+
+
+def test_messages_of_another_schema_version_are_ignored(publisher, stops):
     comm = FakeComm()
     publisher.open(comm, {})
     comm.on_msg_callback({"content": {"comm_id": "c1", "data": {"v": 2, "type": "stop"}}})
     comm.on_msg_callback({"content": {"comm_id": "c1", "data": "stop"}})
-    assert runtime.stops == 0
+    assert stops.count == 0
 
 
 def test_a_broken_frontend_is_dropped_and_the_others_still_served(publisher):

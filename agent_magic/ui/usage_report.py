@@ -1,89 +1,18 @@
-"""Summaries of the ledger: `session_totals()` (plain data, for the JupyterLab status bar) and the
-`%agent usage` report (per model, per tool, optional chart)."""
+"""The `%agent usage` report: totals, per model and per tool as text, and an optional chart.
+
+Rendering only: the numbers come from the ledger's pandas views (`ledger/views.py`).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from agent_magic.errors import AgentUsageError
-from agent_magic.ledger.store import LedgerStore, resolve_home
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from agent_magic.ledger.kernel_ledger import KernelLedger
-
 NO_TOOL = "(no tool)"
-
-
-def _current_session_id() -> tuple[LedgerStore, str | None]:
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:
-        shell = None
-    magics = shell.magics_manager.registry.get("AgentMagics") if shell is not None else None
-    if magics is None:
-        return LedgerStore(resolve_home()), None
-    runtime = magics.runtime
-    return runtime.ledger.store, runtime.session.session_id
-
-
-def session_totals(session: str | None = None, *, home: str | None = None) -> dict[str, Any]:
-    """Totals of one session (default: the running kernel's current conversation), as plain JSON-ready data.
-
-    Keys: `session`, `model_calls`, `input_tokens`, `cached_tokens`, `output_tokens`, `reasoning_tokens`,
-    `tokens` (input + output), `cost_usd` (priced calls only; None when no call was priced),
-    `unpriced_models` (models without a price: their calls are not in `cost_usd`), `estimated_calls`,
-    `tool_calls`, `by_model` [{model, calls, input_tokens, cached_tokens, output_tokens, cost_usd}] and
-    `by_tool` [{tool, calls, denied, failed}]. Only SQLite queries, no pandas: cheap enough to poll.
-
-    Example:
-        >>> agent_magic.session_totals()["cost_usd"]   # doctest: +SKIP
-        0.0123
-    """
-    store, current = _current_session_id() if home is None else (LedgerStore(resolve_home(home)), None)
-    session = session or current
-    by_model = [
-        {"model": m, "calls": n, "input_tokens": i, "cached_tokens": c, "output_tokens": o, "cost_usd": cost}
-        for m, n, i, c, o, cost in store.query(
-            "SELECT model, count(*), sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(cost_usd) "
-            "FROM model_calls WHERE session_id = ? GROUP BY model ORDER BY model",
-            (session,),
-        )
-    ]
-    (reasoning, estimated), *_ = store.query(
-        "SELECT coalesce(sum(reasoning_tokens), 0), coalesce(sum(estimated), 0) FROM model_calls WHERE session_id = ?",
-        (session,),
-    )
-    by_tool = [
-        {"tool": t, "calls": n, "denied": d, "failed": f}
-        for t, n, d, f in store.query(
-            "SELECT tool, count(*), sum(decision IN ('denied', 'stopped')), "
-            "sum(ok = 0 AND coalesce(decision, '') NOT IN ('denied', 'stopped')) "
-            "FROM tool_calls WHERE session_id = ? GROUP BY tool ORDER BY tool",
-            (session,),
-        )
-    ]
-    priced = [row["cost_usd"] for row in by_model if row["cost_usd"] is not None]
-    input_tokens = sum(row["input_tokens"] for row in by_model)
-    output_tokens = sum(row["output_tokens"] for row in by_model)
-    return {
-        "session": session,
-        "model_calls": sum(row["calls"] for row in by_model),
-        "input_tokens": input_tokens,
-        "cached_tokens": sum(row["cached_tokens"] for row in by_model),
-        "output_tokens": output_tokens,
-        "reasoning_tokens": reasoning,
-        "tokens": input_tokens + output_tokens,
-        "cost_usd": sum(priced) if priced else None,
-        "unpriced_models": [row["model"] for row in by_model if row["cost_usd"] is None],
-        "estimated_calls": estimated,
-        "tool_calls": sum(row["calls"] for row in by_tool),
-        "by_model": by_model,
-        "by_tool": by_tool,
-    }
 
 
 def cost_by_tool(usage: pd.DataFrame, tools: pd.DataFrame) -> pd.Series:
@@ -168,13 +97,13 @@ def plot_usage(usage: pd.DataFrame, tools: pd.DataFrame) -> Any:
     return figure
 
 
-def show_usage(ledger: KernelLedger, *, plot: bool = False) -> None:
+def show_usage(*, notebook: str, ledger_path: Any, prices_as_of: str, plot: bool = False) -> None:
     """`%agent usage`: print this notebook's report; with `plot`, show the chart."""
     from agent_magic.ledger.views import tool_calls, usage
 
     calls, tools = usage(), tool_calls()
-    print(f"Usage of {ledger.notebook} (ledger {ledger.store.path})")
-    print(usage_report(calls, tools, prices_as_of=ledger.prices().as_of))
+    print(f"Usage of {notebook} (ledger {ledger_path})")
+    print(usage_report(calls, tools, prices_as_of=prices_as_of))
     if plot and not calls.empty:
         plot_usage(calls, tools)
         _pyplot().show()

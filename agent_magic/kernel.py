@@ -1,0 +1,58 @@
+"""Finding this kernel's agent runtime from outside the magics: the public helpers that default to "the
+running notebook" (`agent_magic.usage()`, `session_totals()`…) look it up here, and only here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent_magic.ledger.store import LedgerStore
+    from agent_magic.runtime import AgentRuntime
+
+MAGICS_NAME = "AgentMagics"
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def current_runtime() -> AgentRuntime | None:
+    """The runtime of the `%%agent` magics loaded in this process's IPython shell, or None."""
+    shell = _shell()
+    magics = shell.magics_manager.registry.get(MAGICS_NAME) if shell is not None else None
+    return magics.runtime if magics is not None else None
+
+
+def ledger_context(home: str | None = None) -> tuple[LedgerStore, str]:
+    """The store and notebook key to read: the running kernel's ledger when the extension is loaded
+    (so `%config AgentMagic.home` applies), else `home` (or the default home) and the working directory."""
+    from agent_magic.ledger.identity import current_notebook
+    from agent_magic.ledger.store import LedgerStore, resolve_home
+
+    runtime = current_runtime() if home is None else None
+    if runtime is not None:
+        return runtime.ledger.store, runtime.ledger.notebook
+    shell = _shell() if home is None else None
+    return LedgerStore(resolve_home(home)), current_notebook(shell.user_ns if shell is not None else None)
+
+
+def session_totals(session: str | None = None, *, home: str | None = None) -> dict[str, Any]:
+    """Totals of one session (default: the running kernel's current conversation), as plain JSON-ready
+    data: see `agent_magic.ledger.totals.read_session_totals` for the keys.
+
+    Example:
+        >>> agent_magic.session_totals()["cost_usd"]   # doctest: +SKIP
+        0.0123
+    """
+    from agent_magic.ledger.totals import read_session_totals
+
+    store, _notebook = ledger_context(home)
+    if session is None and home is None:
+        runtime = current_runtime()
+        session = runtime.session.session_id if runtime is not None else None
+    return read_session_totals(store, session)
