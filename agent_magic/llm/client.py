@@ -93,8 +93,6 @@ def _translate(exc: Exception, *, base_url: str, model: str) -> ModelCallError:
 
     if isinstance(exc, ModelCallError):
         return exc
-    if isinstance(exc, json.JSONDecodeError):  # the SDK could not decode an event's data as JSON
-        return MalformedStreamError(f"{base_url} sent an event that is not JSON ({exc.msg})", retryable=True)
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
         # By class name: the SDK's transport may be httpx or its fork httpx2, whose classes differ.
         if {"ConnectTimeout", "PoolTimeout"} & {type(e).__name__ for e in _cause_chain(exc)}:
@@ -296,17 +294,14 @@ class ModelClient:
                     "(AgentMagic.stream_idle_timeout)"
                 ) from None
             raise self._timeout_error(first_chunk=not got_chunk) from None
-        except MalformedChunk as exc:
-            raise self._malformed(str(exc), shown=bool(accumulator.text_parts)) from None
-        except ModelCallError as exc:
-            if isinstance(exc, MalformedStreamError):
-                raise self._malformed(str(exc), shown=bool(accumulator.text_parts)) from exc
+        except (MalformedChunk, json.JSONDecodeError) as exc:  # the SDK decodes each event's data as JSON
+            detail = f"not JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise self._malformed(detail, shown=bool(accumulator.text_parts)) from None
+        except ModelCallError:
             raise
         except Exception as exc:
             error = translate_error(exc, base_url=self.base_url, model=self.settings.model)
-            if isinstance(error, MalformedStreamError):
-                error = self._malformed(str(error), shown=bool(accumulator.text_parts))
-            elif isinstance(error, ModelConnectionError):
+            if isinstance(error, ModelConnectionError):
                 error = StreamCutError(f"{self.shown_url} closed the stream mid-answer ({type(exc).__name__})")
             raise error from exc
         finally:
@@ -328,7 +323,6 @@ class ModelClient:
 
     def _malformed(self, detail: str, *, shown: bool) -> MalformedStreamError:
         """An undecodable event: retried if no text was shown yet, else the call ends saying why."""
-        detail = detail.removeprefix(f"{self.shown_url} sent an event that is not JSON ").strip("()")
         if shown:
             return MalformedStreamError(
                 f"{self.shown_url} sent a malformed event mid-answer ({detail}); the answer is incomplete, so it "
