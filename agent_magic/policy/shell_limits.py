@@ -168,8 +168,9 @@ class CommandCgroup:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
 
-    def remove(self) -> None:
-        """Remove the cgroup folders (possible once their processes are gone)."""
+    def remove(self) -> bool:
+        """Remove the cgroup folders (possible once their processes are gone); True when all are gone."""
         for folder in self.folders:
             with contextlib.suppress(OSError):
                 folder.rmdir()
+        return not any(folder.exists() for folder in self.folders)

@@ -63,7 +63,14 @@ class _Command:
             if not self.cgroup.pids():
                 break
             await asyncio.sleep(0.02)
-        self.cgroup.remove()
+        _remove_when_empty(self.cgroup, asyncio.get_running_loop())
+
+
+def _remove_when_empty(cgroup: CommandCgroup, loop: asyncio.AbstractEventLoop, tries: int = 60) -> None:
+    """Remove the cgroup now, or retry each second while killed processes are still being reaped."""
+    if not cgroup.remove() and tries > 0:
+        cgroup.kill()
+        loop.call_later(1.0, _remove_when_empty, cgroup, loop, tries - 1)
 
 
 async def _pump(stream: asyncio.StreamReader | None, buffer: HeadTailBuffer) -> None:
@@ -160,7 +167,7 @@ async def run_shell(ctx: ToolContext, command: str, timeout: float = 60.0) -> To
             if not done.cancelled() and done.exception() is None:
                 _Command(done.result(), cgroup, track=False).kill()
             if cgroup is not None:
-                cgroup.remove()
+                _remove_when_empty(cgroup, asyncio.get_running_loop())
 
         spawn.add_done_callback(kill_when_started)
         raise
