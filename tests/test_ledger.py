@@ -196,12 +196,17 @@ def test_jsonl_log_has_every_event_with_ids_and_masked_secrets(kernel, script, t
     script.add_text("the key is sk-test-not-a-real-key")
     kernel.execute("%%agent\nwhat is my key?")
 
-    lines = [json.loads(line) for line in (tmp_path / ".agent" / "logs" / "agent.jsonl").read_text().splitlines()]
+    written = [json.loads(line) for line in (tmp_path / ".agent" / "logs" / "agent.jsonl").read_text().splitlines()]
+    lines = [line for line in written if "event" in line]
     events = [line["event"] for line in lines]
     assert events[:2] == ["StateChanged", "TurnStarted"] and events[-1] == "TurnEnded"
     assert "Usage" in events and "AssistantMessage" in events
     assert all(line["session_id"] and line["turn_id"] and line["trace_id"] for line in lines)
-    assert "sk-test-not-a-real-key" not in json.dumps(lines)
+    assert "sk-test-not-a-real-key" not in json.dumps(written)
+    # Warnings go to the same file, with the logger that raised them (here: the model has no price).
+    (warning,) = [line for line in written if "event" not in line]
+    assert warning["level"] == "WARNING" and warning["logger"] == "agent_magic.ledger"
+    assert "no price for model 'test-model'" in warning["message"]
 
 
 def test_plot_without_matplotlib_says_how_to_install_it(kernel, script):

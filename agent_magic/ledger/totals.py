@@ -1,7 +1,8 @@
 """A session's totals as plain JSON-ready data (the JupyterLab status bar and `session_totals()`):
 read from the ledger once, then kept current from the session's events.
 
-Only SQLite queries and arithmetic, no pandas: cheap enough to send after every model call.
+Only SQL aggregates (portable: SQLite and PostgreSQL) and arithmetic, no pandas: cheap enough to send
+after every model call.
 """
 
 from __future__ import annotations
@@ -62,15 +63,15 @@ def read_session_totals(store: LedgerStore, session_id: str | None) -> dict[str,
             (session_id,),
         )
     ]
-    (reasoning, estimated), *_ = store.query(
+    ((reasoning, estimated),) = store.query(
         "SELECT coalesce(sum(reasoning_tokens), 0), coalesce(sum(estimated), 0) FROM model_calls WHERE session_id = ?",
         (session_id,),
     )
     by_tool = [
         {"tool": t, "calls": n, "denied": d, "failed": f}
         for t, n, d, f in store.query(
-            "SELECT tool, count(*), sum(decision IN ('denied', 'stopped')), "
-            "sum(ok = 0 AND coalesce(decision, '') NOT IN ('denied', 'stopped')) "
+            "SELECT tool, count(*), sum(CASE WHEN decision IN ('denied', 'stopped') THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN ok = 0 AND coalesce(decision, '') NOT IN ('denied', 'stopped') THEN 1 ELSE 0 END) "
             "FROM tool_calls WHERE session_id = ? GROUP BY tool ORDER BY tool",
             (session_id,),
         )
