@@ -129,7 +129,8 @@ class LedgerStore:
                 if not problem.transient:
                     raise
                 self._close_reader()
-                if problem.kind == DAMAGED and again and self.writer.set_aside_damaged():
+                # Once more on a new connection: the server may have restarted since the last read.
+                if again and (problem.kind != DAMAGED or self.writer.set_aside_damaged()):
                     return self._read(run, again=False)
                 raise LedgerReadError(f"cannot read the ledger: {problem.message}") from None
 
