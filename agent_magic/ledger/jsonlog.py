@@ -11,7 +11,7 @@ traceback, and to the cell as one line without it (`CellNotices`).
 
 from __future__ import annotations
 
-import asyncio
+import collections
 import dataclasses
 import datetime as dt
 import enum
@@ -125,38 +125,38 @@ def attach_file_handler(home: Path) -> logging.Handler:
 
 class CellNotices(logging.Handler):
     """agent_magic's warnings as one line in the cell (stderr), never a stack dump: the traceback stays
-    in the JSONL log. A warning raised on another thread (the ledger's writer) is handed to the
-    kernel's event loop, so it lands in the cell that is running rather than wherever the thread's
-    output would go. Events (INFO) are not shown."""
+    in the JSONL log. Events (INFO) are not shown.
+
+    A warning raised on another thread (the ledger's writer) waits until `drain` is called on the
+    main thread by a running `%%agent` cell, so it lands in a cell rather than wherever the thread's
+    output would go (ipykernel sends a thread's output to the latest request, or drops it once the cell
+    has finished).
+    """
+
+    MAX_WAITING = 100
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def follow_running_loop(self) -> None:
-        """Remember the running event loop (called from it), to bring other threads' warnings there."""
-        if self.loop is None or self.loop.is_closed():
-            try:
-                self.loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.loop = None
+        self._waiting: collections.deque[str] = collections.deque(maxlen=self.MAX_WAITING)
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Write the record's first line, on the event loop's thread when there is one."""
+        """Write the record's first line now (main thread), or keep it for the next `drain`."""
         try:
             text = record.getMessage().strip().splitlines()
             line = f"agent_magic: {text[0] if text else record.levelname.lower()}"
         except Exception:
             self.handleError(record)
             return
-        loop = self.loop
-        if threading.current_thread() is threading.main_thread() or loop is None or loop.is_closed():
+        if threading.current_thread() is threading.main_thread():
+            self.drain()
             self._write(line)
         else:
-            try:
-                loop.call_soon_threadsafe(self._write, line)
-            except RuntimeError:  # the loop closed meanwhile
-                self._write(line)
+            self._waiting.append(line)
+
+    def drain(self) -> None:
+        """Write the lines other threads left (call from the main thread, in a running cell)."""
+        while self._waiting:
+            self._write(self._waiting.popleft())
 
     @staticmethod
     def _write(line: str) -> None:

@@ -3,19 +3,26 @@ JSONL log as one event subscriber, following `AgentMagic.home` and `AgentMagic.l
 
 `handle` runs on the event loop and only counts and queues: recording an event (building its rows,
 masking secrets, formatting its log line) happens on the ledger's writer thread, so no write ever
-delays a streamed token. Nothing is opened at `%load_ext`: the database and the log file are created
-by the first event (or the first read).
+delays a streamed token. At the end of a turn it waits briefly for the turn's rows (so a problem with
+the ledger is said in the cell that met it, and a cell that finished has its rows committed). Nothing
+is opened at `%load_ext`: the database and the log file are created by the first event (or the first
+read).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_magic.errors import AgentUsageError
-from agent_magic.events import Event, TextDelta
+from agent_magic.events import Event, TextDelta, TurnEnded
 from agent_magic.ledger.identity import current_host, current_notebook, current_user
 from agent_magic.ledger.jsonlog import EventLog, attach_cell_notices, attach_file_handler
+
+# How long the end of a turn waits for the turn's rows: a commit takes milliseconds; a ledger locked
+# elsewhere or a server not answering is left to the writer thread after this.
+TURN_END_WAIT_S = 0.25
 
 if TYPE_CHECKING:
     # Loaded with the first event or read, not at `%load_ext` (sqlite3, the writer thread).
@@ -38,6 +45,14 @@ class KernelLedger:
         self._log = EventLog()
         self._notices = attach_cell_notices()
         config.observe(self._location_changed, names=["home", "ledger_url"])
+        self._send_spooled_rows()
+
+    def _send_spooled_rows(self) -> None:
+        """Rows an earlier kernel spooled during an outage are sent when a kernel loads, not only with
+        its first write (the writer thread does it; loading does not wait)."""
+        home = Path(self.config.home or ".agent").expanduser()
+        if self.config.ledger_url and any(home.glob("ledger-spool-*.db")):
+            self.store.submit(lambda: None)
 
     def _location_changed(self, _change: Any) -> None:
         # The next event or read opens the new ledger; rows the old one could not write follow it there.
@@ -89,10 +104,12 @@ class KernelLedger:
         """Count the event and queue it for the ledger and the JSONL log (written off the event loop)."""
         if isinstance(event, TextDelta) and not self._log.wants_text():
             return  # per token; the ledger keeps answers whole (from MessageAdded)
-        self._notices.follow_running_loop()
         self.spend.count(event)
         store, recorder = self.open()
         store.submit(lambda: self._record(recorder, event))
+        if isinstance(event, TurnEnded):
+            store.flush(TURN_END_WAIT_S, retry=False)
+        self._notices.drain()
 
     def _record(self, recorder: LedgerRecorder, event: Event) -> None:
         if not isinstance(event, TextDelta):

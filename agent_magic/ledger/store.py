@@ -95,9 +95,10 @@ class LedgerStore:
         """Run `job` on the writer thread, in order with the writes; what it writes joins that burst."""
         self.writer.submit(job)
 
-    def flush(self, timeout: float | None = READ_FLUSH_TIMEOUT_S) -> bool:
-        """Wait for the queued writes; True when everything was written."""
-        return self.writer.flush(timeout)
+    def flush(self, timeout: float | None = READ_FLUSH_TIMEOUT_S, *, retry: bool = True) -> bool:
+        """Wait for the queued writes; True when everything was written. `retry`: try a ledger that
+        failed just now again at once, rather than after the writer's back-off."""
+        return self.writer.flush(timeout, retry=retry)
 
     # -- reading ---------------------------------------------------------------------------------------
 

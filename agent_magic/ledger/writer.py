@@ -117,7 +117,7 @@ class LedgerWriter:
         `retry` tries the ledger now even while backing off after a failure (a read wants fresh rows).
         Returns False after `timeout` seconds, or when rows are kept because the ledger cannot be written.
         """
-        if self._thread is None and not self._pending:
+        if self._thread is None and not self._pending and self.spool is None:
             return True  # nothing was ever queued
         sync = _Sync(retry=retry)
         self._put(sync)
@@ -364,7 +364,7 @@ class LedgerWriter:
         self._park()
         self._retry_at = time.monotonic() + self._retry_wait
         self._retry_wait = min(self._retry_wait * 2, MAX_RETRY_S)
-        if self._problem is None or self._problem.message != problem.message:
+        if self._problem is None or self._problem.kind != problem.kind:  # said once, not at every retry
             self._problem = problem
             self.say(f"{problem.message}; {self._where_kept()}")
 
