@@ -88,6 +88,10 @@ class LedgerConnection(abc.ABC):
         """Inside a transaction: hold the lock `name` until it ends (serialises migrations, budget checks)."""
 
     @abc.abstractmethod
+    def refresh_statistics(self) -> None:
+        """Keep the query planner's statistics current (a full read must scan, not walk an index)."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Close the connection."""
 
@@ -121,6 +125,22 @@ class SQLiteConnection(LedgerConnection):
 
     def lock(self, name: str) -> None:
         """Nothing more to take: `BEGIN IMMEDIATE` holds the file's only write lock already."""
+
+    def refresh_statistics(self) -> None:
+        """`ANALYZE` when the model-call table has doubled since it was last analysed (or never was).
+
+        Without statistics SQLite takes every index for selective: `usage()` would fetch a million rows
+        one index lookup at a time and sort them, instead of one scan in id order (measured: 1.5x).
+        """
+        (rows,) = self.raw.execute("SELECT coalesce(max(id), 0) FROM model_calls").fetchone()
+        if rows < 1000:
+            return
+        try:
+            stat = self.raw.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'model_calls' LIMIT 1").fetchone()
+        except sqlite3.OperationalError:  # no sqlite_stat1 yet
+            stat = None
+        if stat is None or int(stat[0].split()[0]) * 2 < rows:
+            self.raw.execute("ANALYZE")
 
     def close(self) -> None:
         """Close the connection."""
@@ -158,6 +178,9 @@ class PostgresConnection(LedgerConnection):
         """A transaction-scoped advisory lock on a 64-bit key derived from `name`."""
         key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
         self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def refresh_statistics(self) -> None:
+        """Nothing to do: PostgreSQL's autovacuum keeps its statistics."""
 
     def close(self) -> None:
         """Close the connection."""

@@ -3,10 +3,9 @@ JSONL log as one event subscriber, following `AgentMagic.home` and `AgentMagic.l
 
 `handle` runs on the event loop and only counts and queues: recording an event (building its rows,
 masking secrets, formatting its log line) happens on the ledger's writer thread, so no write ever
-delays a streamed token. At the end of a turn it waits briefly for the turn's rows (so a problem with
-the ledger is said in the cell that met it, and a cell that finished has its rows committed). Nothing
-is opened at `%load_ext`: the database and the log file are created by the first event (or the first
-read).
+delays a streamed token, nor the end of a turn. What the writer has to say (a ledger it cannot write)
+is printed by the next event of a running cell, or the next read. Nothing is opened at `%load_ext`:
+the database and the log file are created by the first event (or the first read).
 """
 
 from __future__ import annotations
@@ -16,13 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_magic.errors import AgentUsageError
-from agent_magic.events import Event, TextDelta, TurnEnded
+from agent_magic.events import Event, TextDelta
 from agent_magic.ledger.identity import current_host, current_notebook, current_user
 from agent_magic.ledger.jsonlog import EventLog, attach_cell_notices, attach_file_handler
-
-# How long the end of a turn waits for the turn's rows: a commit takes milliseconds; a ledger locked
-# elsewhere or a server not answering is left to the writer thread after this.
-TURN_END_WAIT_S = 0.25
 
 if TYPE_CHECKING:
     # Loaded with the first event or read, not at `%load_ext` (sqlite3, the writer thread).
@@ -107,8 +102,6 @@ class KernelLedger:
         self.spend.count(event)
         store, recorder = self.open()
         store.submit(lambda: self._record(recorder, event))
-        if isinstance(event, TurnEnded):
-            store.flush(TURN_END_WAIT_S, retry=False)
         self._notices.drain()
 
     def _record(self, recorder: LedgerRecorder, event: Event) -> None:

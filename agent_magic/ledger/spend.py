@@ -47,16 +47,29 @@ class SharedSpend:
         self.store = store
         self.user = user
         self.host = host
-        self._own = Totals()  # what this kernel spent (from its events), for checks the ledger cannot answer
+        # What this kernel spent (from its events), for checks the ledger cannot answer: plain numbers,
+        # as this is counted on the event loop for every event.
+        self._calls = self._tools = self._tokens = self._unpriced = 0
+        self._cost = 0.0
         self._known: tuple[dict[str, Totals], Totals] = ({}, Totals())  # (used by window, own) at the last check
         self._warned = False
 
     def count(self, event: Event) -> None:
         """Count this kernel's own spending (called on the event loop with every event)."""
         if isinstance(event, Usage):
-            self._own = self._own.with_model_call(event.input_tokens + event.output_tokens, event.cost_usd)
+            self._calls += 1
+            self._tokens += event.input_tokens + event.output_tokens
+            if event.cost_usd is None:
+                self._unpriced += 1
+            else:
+                self._cost += event.cost_usd
         elif isinstance(event, ToolCallStarted):
-            self._own = self._own.with_tool_call()
+            self._tools += 1
+
+    @property
+    def own(self) -> Totals:
+        """What this kernel has spent, from its own events."""
+        return Totals(self._calls, self._tools, self._tokens, self._cost, self._unpriced)
 
     def check(
         self, turn_id: str, windows: dict[str, float], turn_used: Totals, claim: Totals, refuse: Refusal
@@ -67,7 +80,7 @@ class SharedSpend:
         used in each window (this turn's `turn_used` included, the call about to be made not) and
         returns why to stop, or None. When it says go on, this turn holds `turn_used + claim`.
         """
-        own = self._own
+        own = self.own
         try:
             used, line = self.store().writer.call(
                 lambda conn: self._check_and_hold(conn, turn_id, windows, turn_used, claim, refuse), CHECK_TIMEOUT_S
@@ -80,7 +93,7 @@ class SharedSpend:
 
     def _check_offline(self, windows: dict[str, float], refuse: Refusal, exc: LedgerUnavailable) -> str | None:
         known, own_then = self._known
-        spent_since = _minus(self._own, own_then)
+        spent_since = _minus(self.own, own_then)
         used = {scope: known.get(scope, Totals()) + spent_since for scope in windows}
         if not self._warned:
             self._warned = True

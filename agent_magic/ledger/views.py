@@ -17,6 +17,7 @@ import pandas as pd
 
 from agent_magic.kernel import ledger_context
 from agent_magic.ledger.columnar import read_frame
+from agent_magic.ledger.jsonlog import attach_cell_notices
 
 # Each view's columns, in order, with their kinds (see `columnar.Schema`) and the SQL that reads them.
 USAGE = {
@@ -133,7 +134,10 @@ def _view(
     where, params = _scope_sql(context.notebook, context.user, session, since, all_sessions, all_users)
     select = ", ".join(f"{source} AS {name}" for name, (source, _kind) in columns.items())
     schema = {name: kind for name, (_source, kind) in columns.items()}
-    return read_frame(context.store, f"SELECT {select} FROM {table} WHERE {where} ORDER BY id", params, schema)
+    try:
+        return read_frame(context.store, f"SELECT {select} FROM {table} WHERE {where} ORDER BY id", params, schema)
+    finally:
+        attach_cell_notices().drain()  # what the writer said meanwhile (a ledger it could not write)
 
 
 def usage(

@@ -321,6 +321,7 @@ class LedgerWriter:
             conn = self.backend.connect()
             try:
                 migrate(conn)
+                conn.refresh_statistics()
                 if self.backend.remote:
                     with conn.transaction():
                         conn.execute(
