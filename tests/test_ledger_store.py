@@ -213,9 +213,9 @@ def test_a_truncated_ledger_found_by_a_read_is_moved_aside_and_the_read_answers(
 
     from agent_magic.ledger.columnar import read_frame
 
-    frame = read_frame(store, "SELECT key, value FROM meta", (), {"key": "str", "value": "str"})
+    frame = read_frame(store, "model_calls", "model", "1 = 1", (), {"model": "str"})
 
-    assert list(frame["key"]) == ["ledger_id"], "a new, empty ledger"
+    assert frame.empty and meta(store, "k1") == [], "a new, empty ledger"
     assert len(list(home.glob("ledger.damaged-*.db"))) == 1
     assert any("was damaged" in notice for notice in notices)
     store.close()
@@ -376,3 +376,18 @@ def test_a_check_the_ledger_cannot_answer_uses_the_last_known_spend_plus_this_ke
     holder.execute("ROLLBACK")
     holder.close()
     store.close()
+
+
+def test_a_large_table_read_in_parts_comes_back_whole_and_in_order(store, monkeypatch):
+    from agent_magic.ledger import columnar
+
+    for n in range(57):
+        record_turn(store, f"t{n:03d}", tokens=n)
+    whole = columnar.read_frame(store, "model_calls", "turn_id, input_tokens", "1 = 1", (), {"t": "str", "n": "int"})
+    monkeypatch.setattr(columnar, "ROWS_PER_PART", 10)
+    monkeypatch.setattr(columnar.os, "cpu_count", lambda: 4)
+
+    parts = columnar.read_frame(store, "model_calls", "turn_id, input_tokens", "1 = 1", (), {"t": "str", "n": "int"})
+
+    assert parts["n"].tolist() == list(range(57))
+    assert parts.equals(whole)

@@ -17,10 +17,10 @@ psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not insta
 from postgres_server import PostgresServer  # noqa: E402
 
 from agent_magic.events import MessageAdded, MessageOrigin, TurnEnded, TurnStarted, TurnState, Usage  # noqa: E402
-from agent_magic.ledger.backends import PostgresBackend, Statement  # noqa: E402
+from agent_magic.ledger.backends import PostgresBackend, Statement, masked_url  # noqa: E402
 from agent_magic.ledger.migrations import MIGRATIONS, migrate  # noqa: E402
 from agent_magic.ledger.recorder import LedgerRecorder  # noqa: E402
-from agent_magic.ledger.spool import Batch  # noqa: E402
+from agent_magic.ledger.spool import Batch, Spool, spool_path  # noqa: E402
 from agent_magic.ledger.store import LedgerStore  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -233,17 +233,21 @@ def test_migrations_racing_on_a_new_database_are_applied_once(ledger_url):
 
 
 def test_a_batch_sent_again_after_its_commit_was_lost_is_written_once(tmp_path, ledger_url):
-    store = LedgerStore(tmp_path / "home", url=ledger_url)
+    home = tmp_path / "home"
     batch = Batch("batch-0001", (Statement("INSERT INTO meta (key, value) VALUES (?, ?)", ("resent", "1")),))
-    store.writer.spool.append(batch)
-    assert store.flush()
+    spool = Spool(spool_path(home, masked_url(ledger_url)))
+    spool.append(batch)  # spooled by a kernel that then exited
+    first = LedgerStore(home, url=ledger_url)  # the next kernel sends it
+    assert first.flush()
+    first.close()
 
-    store.writer.spool.append(batch)  # as if the connection dropped after the commit landed
-    assert store.flush()
+    spool.append(batch)  # as if the connection had dropped after the commit landed
+    second = LedgerStore(home, url=ledger_url)
+    assert second.flush()
 
-    assert store.query("SELECT count(*) FROM meta WHERE key = 'resent'") == [(1,)]
-    assert store.writer.spool.rows() == 0
-    store.close()
+    assert second.query("SELECT count(*) FROM meta WHERE key = 'resent'") == [(1,)]
+    assert spool.rows() == 0
+    second.close()
 
 
 def test_views_and_totals_read_alike_from_postgres_and_sqlite(tmp_path, ledger_url, monkeypatch):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from agent_magic.contracts import Totals
 from agent_magic.errors import AgentUsageError
 from agent_magic.ledger.backends import Backend, LedgerConnection, Statement, backend_for
-from agent_magic.ledger.failures import DAMAGED, diagnose
+from agent_magic.ledger.failures import DAMAGED, UNREACHABLE, diagnose
 from agent_magic.ledger.migrations import migrate
 from agent_magic.ledger.spool import Spool, spool_path
 from agent_magic.ledger.writer import LedgerWriter
@@ -104,14 +104,21 @@ class LedgerStore:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of a read query, after the writes queued before it."""
-        self.flush()
+        self._flush_for_read()
         return self._read(lambda conn: conn.execute(sql, params).fetchall())
 
     def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """A read query's result as an Arrow table (columnar, through ADBC), after the queued writes."""
-        self.flush()
+        self._flush_for_read()
         self._read(lambda conn: None)  # the schema exists (a new ledger is migrated) before ADBC reads it
         return self._read(lambda conn: self.backend.read_arrow(sql, params))
+
+    def _flush_for_read(self) -> None:
+        """Wait for the queued writes; a server the writer has just failed to reach is not tried twice."""
+        if not self.flush():
+            problem = self.writer.problem
+            if problem is not None and problem.kind == UNREACHABLE:
+                raise LedgerReadError(f"cannot read the ledger: {problem.message}")
 
     def _read(self, run: Callable[[LedgerConnection], Any], *, again: bool = True) -> Any:
         with self._read_lock:

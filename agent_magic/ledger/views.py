@@ -135,7 +135,7 @@ def _view(
     select = ", ".join(f"{source} AS {name}" for name, (source, _kind) in columns.items())
     schema = {name: kind for name, (_source, kind) in columns.items()}
     try:
-        return read_frame(context.store, f"SELECT {select} FROM {table} WHERE {where} ORDER BY id", params, schema)
+        return read_frame(context.store, table, select, where, params, schema, split=session is None)
     finally:
         attach_cell_notices().drain()  # what the writer said meanwhile (a ledger it could not write)
 

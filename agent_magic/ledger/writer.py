@@ -96,6 +96,8 @@ class LedgerWriter:
         self._retry_at = 0.0
         self._retry_wait = FIRST_RETRY_S
         self._setting_aside = False
+        # Whether the spool may hold batches (checked on disk only then): it is looked at on every commit.
+        self._spooled = spool is not None and spool.path.exists()
         _WRITERS.add(self)
 
     # -- any thread ------------------------------------------------------------------------------------
@@ -197,7 +199,8 @@ class LedgerWriter:
             self.spool.close()
 
     def _idle_timeout(self) -> float | None:
-        if not self._pending and self._problem is None:
+        """How long to wait for work: until the back-off ends while rows wait, else for ever."""
+        if not self._pending and not self._spooled:
             return None
         return max(0.05, self._retry_at - time.monotonic())
 
@@ -254,13 +257,14 @@ class LedgerWriter:
         self._write_pending(retry=retry)
 
     def _waiting(self) -> bool:
-        return bool(self._pending) or (self.spool is not None and self._spool_waits())
-
-    def _spool_waits(self) -> bool:
-        try:
-            return self.spool is not None and self.spool.has_batches()
-        except Exception:
-            return False  # an unreadable spool holds nothing we can send
+        if self._pending:
+            return True
+        if self._spooled:
+            try:
+                self._spooled = self.spool is not None and self.spool.has_batches()
+            except Exception:
+                self._spooled = False  # an unreadable spool holds nothing we can send
+        return self._spooled
 
     def _write_pending(self, *, retry: bool) -> None:
         if not self._waiting():
@@ -346,6 +350,7 @@ class LedgerWriter:
         try:
             while self._pending:
                 self.spool.append(self._pending[0])
+                self._spooled = True
                 self._pending.popleft()
         except Exception:
             log.warning("the ledger spool %s cannot be written: rows are kept in memory", self.spool.path)
