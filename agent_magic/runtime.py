@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
+from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
 from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.telemetry import TelemetrySwitch
 
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
@@ -65,6 +67,15 @@ class AgentRuntime:
         # The usage ledger (SQLite rows, JSONL log); opened by the first event.
         self.ledger = KernelLedger(config, namespace)
         self.subscribers.append(self.ledger)
+        # -- telemetry (issue 15): OpenTelemetry export of each turn; the SDK loads only once it is on.
+        self.telemetry = TelemetrySwitch(
+            config,
+            base_url_for=lambda model: self.client_for(model).base_url,
+            user=current_user(),
+            notebook=self.ledger.notebook,
+        )
+        self.subscribers.append(self.telemetry)
+        # -- end telemetry
         # The task running the current `%%agent` cell, so a frontend's Stop can cancel it (see stop_turn).
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
@@ -177,6 +188,7 @@ class AgentRuntime:
         """The settings for one turn: configuration, overridden by the cell's options."""
         from agent_magic.contracts import TurnSettings
 
+        self.telemetry.prepare_turn()  # telemetry (issue 15): one line, before the turn, if it cannot run
         cell = {"model": model or self.config.model, "max_cost": max_cost}
         if max_steps is not None:
             cell["max_steps"] = max_steps
