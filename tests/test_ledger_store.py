@@ -391,3 +391,25 @@ def test_a_large_table_read_in_parts_comes_back_whole_and_in_order(store, monkey
 
     assert parts["n"].tolist() == list(range(57))
     assert parts.equals(whole)
+
+
+def test_rows_kept_in_memory_are_bounded_and_dropping_them_is_said(tmp_path, notices, monkeypatch):
+    from agent_magic.ledger import writer
+
+    monkeypatch.setattr(writer, "MAX_KEPT_ROWS", 10)
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    store = LedgerStore(home, say=notices.append)
+    for n in range(12):
+        store.write(INSERT_META, (f"k{n}", "v"))
+        store.flush(timeout=30)
+
+    assert any(
+        notice.endswith("ledger rows kept in memory were dropped (the ledger could not be written for too long)")
+        for notice in notices
+    )
+    home.unlink()
+    home.mkdir()
+    kept = store.query("SELECT count(*) FROM meta WHERE key LIKE 'k%'")[0][0]
+    assert 0 < kept < 12, "the newest rows were kept"
+    store.close()

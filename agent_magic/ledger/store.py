@@ -102,9 +102,12 @@ class LedgerStore:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """All rows of a read query, after the writes queued before it."""
-        self._flush_for_read()
+    def query(
+        self, sql: str, params: Sequence[Any] = (), *, wait: float = READ_FLUSH_TIMEOUT_S
+    ) -> list[tuple[Any, ...]]:
+        """All rows of a read query, after the writes queued before it (waiting at most `wait` seconds
+        for them: a read on the event loop passes a short wait)."""
+        self._flush_for_read(wait)
         return self._read(lambda conn: conn.execute(sql, params).fetchall())
 
     def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
@@ -113,9 +116,9 @@ class LedgerStore:
         self._read(lambda conn: None)  # the schema exists (a new ledger is migrated) before ADBC reads it
         return self._read(lambda conn: self.backend.read_arrow(sql, params))
 
-    def _flush_for_read(self) -> None:
+    def _flush_for_read(self, wait: float = READ_FLUSH_TIMEOUT_S) -> None:
         """Wait for the queued writes; a server the writer has just failed to reach is not tried twice."""
-        if not self.flush():
+        if not self.flush(wait):
             problem = self.writer.problem
             if problem is not None and problem.kind == UNREACHABLE:
                 raise LedgerReadError(f"cannot read the ledger: {problem.message}")

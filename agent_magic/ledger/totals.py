@@ -22,6 +22,9 @@ from agent_magic.events import (
 if TYPE_CHECKING:
     from agent_magic.ledger.store import LedgerStore
 
+# The JupyterLab publisher reads these on the event loop: it waits this long at most for queued writes
+# (a session's first read; its events are counted as they come anyway).
+READ_WAIT_S = 0.5
 # Tool calls that did not run because someone (or no one) refused them.
 _REFUSALS = (Decision.DENIED, Decision.STOPPED)
 
@@ -61,11 +64,13 @@ def read_session_totals(store: LedgerStore, session_id: str | None) -> dict[str,
             "SELECT model, count(*), sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(cost_usd) "
             "FROM model_calls WHERE session_id = ? GROUP BY model ORDER BY model",
             (session_id,),
+            wait=READ_WAIT_S,
         )
     ]
     ((reasoning, estimated),) = store.query(
         "SELECT coalesce(sum(reasoning_tokens), 0), coalesce(sum(estimated), 0) FROM model_calls WHERE session_id = ?",
         (session_id,),
+        wait=READ_WAIT_S,
     )
     by_tool = [
         {"tool": t, "calls": n, "denied": d, "failed": f}
@@ -74,6 +79,7 @@ def read_session_totals(store: LedgerStore, session_id: str | None) -> dict[str,
             "sum(CASE WHEN ok = 0 AND coalesce(decision, '') NOT IN ('denied', 'stopped') THEN 1 ELSE 0 END) "
             "FROM tool_calls WHERE session_id = ? GROUP BY tool ORDER BY tool",
             (session_id,),
+            wait=READ_WAIT_S,
         )
     ]
     totals = empty_totals(session_id)

@@ -40,6 +40,7 @@ FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 30.0
 EXIT_FLUSH_S = 5.0  # at interpreter exit, how long to try to write what is left
 BATCH_ID_DAYS = 30  # how long a shared ledger remembers a batch id (a resend after longer is not recognised)
+MAX_KEPT_ROWS = 500_000  # rows kept in memory at most while the ledger cannot be written (then the oldest go)
 
 
 class LedgerUnavailable(Exception):
@@ -92,10 +93,10 @@ class LedgerWriter:
         self._collecting: list[Statement] | None = None  # the burst being built (writer thread only)
         self._pending: deque[Batch] = deque()  # batches not written yet and not spooled, oldest first
         self._problem: Problem | None = None
-        self._kept_since_problem = 0
         self._retry_at = 0.0
         self._retry_wait = FIRST_RETRY_S
         self._setting_aside = False
+        self._kept_rows = 0  # statements kept in memory (bounded by MAX_KEPT_ROWS)
         # Whether the spool may hold batches (checked on disk only then): it is looked at on every commit.
         self._spooled = spool is not None and spool.path.exists()
         _WRITERS.add(self)
@@ -254,7 +255,21 @@ class LedgerWriter:
     def _commit(self, statements: list[Statement], *, retry: bool) -> None:
         if statements:
             self._pending.append(Batch(uuid.uuid4().hex, tuple(statements)))
+            self._kept_rows += len(statements)
         self._write_pending(retry=retry)
+        if not self._pending:
+            self._kept_rows = 0
+        elif self._kept_rows > MAX_KEPT_ROWS:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        """Memory is not endless: past `MAX_KEPT_ROWS` waiting rows, the oldest batches go, loudly."""
+        dropped = 0
+        while self._kept_rows > MAX_KEPT_ROWS // 2 and len(self._pending) > 1:
+            batch = self._pending.popleft()
+            self._kept_rows -= len(batch.statements)
+            dropped += batch.rows
+        self.say(f"{dropped:,} ledger rows kept in memory were dropped (the ledger could not be written for too long)")
 
     def _waiting(self) -> bool:
         if self._pending:
