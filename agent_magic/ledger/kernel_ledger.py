@@ -47,7 +47,10 @@ class KernelLedger:
         its first write (the writer thread does it; loading does not wait)."""
         home = Path(self.config.home or ".agent").expanduser()
         if self.config.ledger_url and any(home.glob("ledger-spool-*.db")):
-            self.store.submit(lambda: None)
+            try:
+                self.store.submit(lambda: None)
+            except AgentUsageError:
+                pass  # a URL that cannot be used: the first turn says so, in one line
 
     def _location_changed(self, _change: Any) -> None:
         # The next event or read opens the new ledger; rows the old one could not write follow it there.
@@ -75,7 +78,7 @@ class KernelLedger:
         return self._opened
 
     @staticmethod
-    def _attach_log(home: Any) -> None:
+    def _attach_log(home: Path) -> None:
         try:
             attach_file_handler(home)
         except OSError as exc:  # an unusable home: the writer says what to do about it
