@@ -87,6 +87,14 @@ def m001_initial(db: LedgerConnection) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
 
 
+@migration(2)
+def m002_tool_call_server(db: LedgerConnection) -> None:
+    """The MCP server a tool call went to (NULL for built-in and notebook tools), on tool calls and
+    approval decisions (issue 14). Plain ALTER TABLE, portable to other SQL backends."""
+    db.execute("ALTER TABLE tool_calls ADD COLUMN server TEXT")
+    db.execute("ALTER TABLE approvals ADD COLUMN server TEXT")
+
+
 def _run_statements(db: LedgerConnection, script: str) -> None:
     """Run `;`-separated DDL one statement at a time (`executescript` would commit the open transaction)."""
     for statement in script.split(";"):
@@ -130,8 +138,8 @@ def _applied(db: LedgerConnection) -> set[int]:
 _IDENTIFIED_TABLES = ("turns", "model_calls", "tool_calls", "approvals", "messages")
 
 
-@migration(2)
-def m002_identity(db: LedgerConnection) -> None:
+@migration(3)
+def m003_identity(db: LedgerConnection) -> None:
     """Who and where: `user_name` (JupyterHub's user, else the OS user) and `host` on every row, so one
     ledger shared by a team (PostgreSQL) can be read per person. Rows written before this migration
     are attributed to the user and machine that first opens the ledger with it."""
@@ -148,8 +156,8 @@ def m002_identity(db: LedgerConnection) -> None:
     db.execute("CREATE INDEX tool_calls_user_at ON tool_calls (user_name, at)")
 
 
-@migration(3)
-def m003_budget_holds(db: LedgerConnection) -> None:
+@migration(4)
+def m004_budget_holds(db: LedgerConnection) -> None:
     """What running turns have used or are about to use, so a user's kernels share one day (and month)
     budget: a budget check counts the other kernels' holds, and records its own, in one transaction."""
     db.execute(
@@ -162,8 +170,8 @@ def m003_budget_holds(db: LedgerConnection) -> None:
     db.execute("CREATE INDEX budget_holds_user ON budget_holds (user_name, expires_at)")
 
 
-@migration(4)
-def m004_write_batches(db: LedgerConnection) -> None:
+@migration(5)
+def m005_write_batches(db: LedgerConnection) -> None:
     """The batches of rows a kernel has written to a shared ledger, by id: a batch sent again after an
     outage (its first commit may have landed before the connection dropped) is recognised and skipped,
     so every row arrives exactly once."""

@@ -48,6 +48,7 @@ TOOLS = {
     "turn": ("turn_id", "str"),
     "step": ("step", "nint"),
     "tool": ("tool", "str"),
+    "server": ("server", "str"),
     "arguments": ("arguments", "str"),
     "decision": ("decision", "str"),
     "decided_by": ("decided_by", "str"),
@@ -170,9 +171,10 @@ def tool_calls(
     all_users: bool = False,
     home: str | None = None,
 ) -> pd.DataFrame:
-    """One row per tool call: time, session, turn, tool, arguments (secrets masked), decision (auto: no
-    approval needed; approved: a person said yes; rule / headless: a rule or the headless policy allowed
-    it; denied / stopped), decided_by, ok, error_code, duration_s, result_chars, truncated, user, host."""
+    """One row per tool call: time, session, turn, tool, server (the MCP server it went to; None for
+    built-in and notebook tools), arguments (secrets masked), decision (auto: no approval needed;
+    approved: a person said yes; rule / headless: a rule or the headless policy allowed it; denied /
+    stopped), decided_by, ok, error_code, duration_s, result_chars, truncated, user, host."""
     return _view(
         "tool_calls", TOOLS, session=session, since=since, all_sessions=all_sessions, all_users=all_users, home=home
     )
