@@ -24,7 +24,7 @@ from agent_magic.telemetry import TelemetrySwitch
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
     # benchmarks/bench_stream.py): the methods below import them where they are used.
-    from agent_magic.contracts import Totals, TurnSettings
+    from agent_magic.contracts import TurnSettings
     from agent_magic.llm.client import EndpointSettings, ModelClient
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
@@ -102,7 +102,7 @@ class AgentRuntime:
         config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
         config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
-        config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget"])
+        config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget", "user_budget"])
         config.observe(self._tool_settings_changed, names=[*TOOL_TRAITS])
 
     # -- reacting to %config ---------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class AgentRuntime:
         tools = self.tool_registry()
         workspace = self.config.workspace_path
         self._gate = ApprovalGate(rules=self.permission_rules, tools=tools, workspace=workspace)
-        guard = BudgetGuard(self.limits, self.is_priced, self.spent_today)
+        guard = BudgetGuard(self.limits, self.is_priced, self.ledger.spend.check)
         self._session = Session(
             client_for=self.client_for, tools=tools, context=self._tool_context(), guards=[guard], pricing=self.cost
         )
@@ -251,12 +251,6 @@ class AgentRuntime:
 
             self._limits = {scope: Limits.parse(scope, getattr(self.config, f"{scope}_budget")) for scope in SCOPES}
         return self._limits
-
-    def spent_today(self) -> Totals:
-        """What every kernel sharing this ledger spent since local midnight (the day budget's scope)."""
-        from agent_magic.policy.budget import start_of_today
-
-        return self.ledger.store.totals(since=start_of_today())
 
     # -- prices ----------------------------------------------------------------------------------------
 
