@@ -57,6 +57,21 @@ def ledger(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="module")
+def postgres_server():
+    """A real PostgreSQL server for the module (skipped where Debian's postgresql is not installed)."""
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    from postgres_server import PostgresServer
+
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    server.start()
+    yield server
+    server.close()
+
+
 def read(ledger: Path):
     return usage(all_sessions=True, home=str(ledger)), tool_calls(all_sessions=True, home=str(ledger))
 
@@ -171,3 +186,31 @@ def test_an_unreadable_ledger_is_one_line_in_an_empty_panel():
     PanelFeed(read=broken).request("notebook", "r3", replies.append)
     assert replies[0]["error"] == "the ledger could not be read: PermissionError: ledger.db: permission denied"
     assert replies[0]["by_model"] == [] and replies[0]["points"] == []
+
+
+@pytest.mark.postgres
+def test_the_panel_reads_the_same_from_a_postgres_ledger_as_from_sqlite(tmp_path, postgres_server, monkeypatch):
+    url = postgres_server.create_database()
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    panels = {}
+    for name, ledger_url in (("sqlite", None), ("postgres", url)):
+        home = tmp_path / name
+        store = LedgerStore(home, url=ledger_url)
+        recorder = LedgerRecorder(store, notebook="nb.ipynb", user="alice")
+        for turn_id, at in (("t1", 1_700_000_000.0), ("t2", 1_700_000_100.0)):
+            for event in turn(turn_id, at=at):
+                recorder.handle(event)
+        assert store.flush()
+        store.close()
+        monkeypatch.setenv("AGENT_MAGIC_HOME", str(home))
+        if ledger_url:
+            monkeypatch.setenv("AGENT_MAGIC_LEDGER_URL", ledger_url)
+        replies: list = []
+        PanelFeed().request("all", name, replies.append)  # the panel's own reader: the public views
+        (reply,) = replies
+        assert reply["error"] is None
+        panels[name] = {key: reply[key] for key in ("points", "by_model", "by_tool", "approvals")}
+
+    assert panels["postgres"] == panels["sqlite"]
+    assert [row["calls"] for row in panels["postgres"]["by_model"]] == [2, 2]
+    assert len(panels["postgres"]["approvals"]) == 4
