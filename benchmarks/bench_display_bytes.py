@@ -6,6 +6,8 @@ JupyterLab runs a cell (someone watching: the open block is redrawn every `displ
 as nbclient does (headless: only settled blocks). Counted: every display_data / update_display_data
 message of the cell, whole (header, parent header, metadata and content, as JSON). The floor is the
 answer itself; the target is <= 3x the answer, growing linearly (80 KB costs about 4x what 20 KB costs).
+Last, a 12 KB answer streamed at a model's pace (10 ms between pieces) shows what a watched cell costs
+when the redraws are bounded by time rather than by the answer's size.
 
 Run: .venv/bin/python benchmarks/bench_display_bytes.py
 """
@@ -16,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +30,9 @@ from agent_magic.llm.sse_server import LoopbackModelServer, StreamReply, text_ch
 
 SIZES_KB = (10, 20, 40, 80)
 TOKEN_CHARS = 4  # OpenAI-style pieces: about four characters a token
+# A model's own pace: a 12 KB answer with 10 ms between pieces (at most 100 tokens a second), watched.
+PACED_KB = 12
+PACED_DELAY_S = 0.01
 
 
 def paragraphs(size: int) -> str:
@@ -66,40 +72,53 @@ def display_bytes(messages: list[dict]) -> int:
     )
 
 
-def measure(workdir: Path) -> list[tuple[str, str, int, int, int]]:
-    """(shape, mode, answer bytes, iopub bytes, display messages) for every case."""
-    queue: list[str] = []
+Row = tuple[str, str, int, int, int]
+Paced = tuple[int, int, int, float]
+
+
+def measure(workdir: Path) -> tuple[list[Row], Paced]:
+    """(shape, mode, answer bytes, iopub bytes, display messages) for every case, and (answer bytes,
+    iopub bytes, display messages, seconds) of the answer streamed at a model's pace."""
+    queue: list[tuple[str, float]] = []
 
     def responder(_request: dict) -> StreamReply:
-        text = queue.pop(0)
-        return StreamReply(text_chunks("", pieces=pieces(text)) + [usage_chunk(10, len(text) // TOKEN_CHARS)])
+        text, delay = queue.pop(0)
+        chunks = text_chunks("", pieces=pieces(text)) + [usage_chunk(10, len(text) // TOKEN_CHARS)]
+        return StreamReply(chunks, chunk_delay=delay)
+
+    def run(text: str, *, watching: bool, delay: float = 0.0) -> tuple[int, int, float]:
+        """iopub display bytes, display messages and seconds of one cell streaming `text`."""
+        queue.append((text, delay))
+        started = time.monotonic()
+        result = kernel.execute("%%agent --new\ngo", allow_stdin=watching, timeout=300)
+        assert result.status == "ok", result.text[-2000:]
+        count = result.count("display_data") + result.count("update_display_data")
+        return display_bytes(result.messages), count, time.monotonic() - started
 
     rows = []
     with LoopbackModelServer(responder) as server:
         kernel = RealKernel(env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "bench"}, cwd=workdir)
         try:
             kernel.execute("%load_ext agent_magic\n%config AgentMagic.model = 'bench'")
-            queue.append("warm up")
-            kernel.execute("%%agent\nwarm up", allow_stdin=True)
+            run("warm up", watching=True)
             for shape, make in SHAPES.items():
                 for mode, watching in (("watching", True), ("headless", False)):
                     for size_kb in SIZES_KB:
                         text = make(size_kb * 1000)
-                        queue.append(text)
-                        run = kernel.execute("%%agent --new\ngo", allow_stdin=watching, timeout=300)
-                        assert run.status == "ok", run.text[-2000:]
-                        sent = display_bytes(run.messages)
-                        count = run.count("display_data") + run.count("update_display_data")
+                        sent, count, _ = run(text, watching=watching)
                         rows.append((shape, mode, len(text.encode()), sent, count))
+            text = paragraphs(PACED_KB * 1000)
+            sent, count, seconds = run(text, watching=True, delay=PACED_DELAY_S)
+            paced = (len(text.encode()), sent, count, seconds)
         finally:
             kernel.close()
-    return rows
+    return rows, paced
 
 
 def main() -> None:
     os.environ.setdefault("AGENT_MAGIC_HOME", tempfile.mkdtemp(prefix="agent-bench-"))
     with tempfile.TemporaryDirectory() as tmp:
-        rows = measure(Path(tmp))
+        rows, paced = measure(Path(tmp))
     print(f"{'answer shape':<14} {'mode':<9} {'answer':>8} {'iopub':>9} {'msgs':>5} {'ratio':>6}  target <= 3x")
     print("-" * 66)
     by_case: dict[tuple[str, str], dict[int, int]] = {}
@@ -112,6 +131,13 @@ def main() -> None:
         answers = sorted(sent)
         small, large = sent[answers[1]], sent[answers[-1]]
         print(f"  {shape:<14} {mode:<9} {large / small:>5.2f}x")
+    answer, sent, count, seconds = paced
+    print()
+    print("at a model's pace, watched (redraws are then bounded by time: 1.2 KB per second of streaming)")
+    print(
+        f"  paragraphs {answer / 1000:.0f}KB in {seconds:.0f} s ({answer / seconds:.0f} B/s): "
+        f"{sent / 1000:.1f}KB in {count} messages, {sent / answer:.2f}x"
+    )
 
 
 if __name__ == "__main__":
