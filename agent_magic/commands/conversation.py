@@ -10,17 +10,19 @@ MAX_SHOWN_TOOL_RESULT = 300
 
 
 def reset(ctx: CommandContext, _args: argparse.Namespace) -> None:
-    """Start a new conversation."""
-    session = ctx.runtime.new_session()
-    print(f"New conversation (session {session.session_id}).")
+    """Start a new conversation under the current session's name (the old one stays in the ledger)."""
+    switch = ctx.runtime.conversations.fresh()
+    print(f"New conversation: {switch.describe()}.")
 
 
 def history(ctx: CommandContext, _args: argparse.Namespace) -> None:
     """Print the current conversation as the model sees it."""
-    messages = ctx.runtime.session.messages
+    current = ctx.runtime.conversations.current
+    messages = current.session.messages
     if not messages:
-        print("The conversation is empty.")
+        print(f"The conversation (session {current.name!r}) is empty.")
         return
+    print(f"Session {current.name!r} ({current.session.session_id}), {len(messages)} messages:")
     for message in messages:
         role = message["role"]
         content = message.get("content") or ""

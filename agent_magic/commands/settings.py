@@ -8,9 +8,11 @@ from agent_magic.commands.table import CommandContext, Subcommand
 
 
 def show_config(ctx: CommandContext, _args: argparse.Namespace) -> None:
-    """Print every setting with its effective value (the API key masked)."""
+    """Print every setting with its effective value (the API key masked), then the instructions files."""
     for name, value in ctx.runtime.config.effective_settings().items():
         print(f"{name:<22} {value}")
+    files = ctx.runtime.project_instructions().files
+    print(f"{'instructions (loaded)':<22} " + ("; ".join(f.describe() for f in files) if files else "none configured"))
 
 
 def show_tools(ctx: CommandContext, _args: argparse.Namespace) -> None:

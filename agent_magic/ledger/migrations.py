@@ -82,6 +82,32 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
 
 
+@migration(2)
+def m002_named_conversations(db: sqlite3.Connection) -> None:
+    """Conversations that outlive the kernel: each one's name and its transcript as the model sees it now
+    (after compaction and undo), and the compactions and undos that shaped it."""
+    _run_statements(
+        db,
+        """
+        CREATE TABLE conversations (
+            session_id TEXT PRIMARY KEY, notebook TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL,
+            last_used_at REAL NOT NULL, forked_from TEXT, epoch INTEGER NOT NULL
+        );
+        CREATE INDEX conversations_name ON conversations (notebook, name);
+        CREATE TABLE conversation_messages (
+            session_id TEXT NOT NULL, epoch INTEGER NOT NULL, position INTEGER NOT NULL, turn_id TEXT NOT NULL,
+            message TEXT NOT NULL,
+            PRIMARY KEY (session_id, epoch, position)
+        );
+        CREATE TABLE conversation_events (
+            event_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
+            turn_id TEXT, tokens_before INTEGER, tokens_after INTEGER, detail TEXT
+        );
+        CREATE INDEX conversation_events_session ON conversation_events (session_id);
+        """,
+    )
+
+
 def _run_statements(db: sqlite3.Connection, script: str) -> None:
     """Run `;`-separated DDL one statement at a time (`executescript` would commit the open transaction)."""
     for statement in script.split(";"):
