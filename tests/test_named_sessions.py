@@ -74,7 +74,11 @@ def test_a_named_session_continues_in_a_new_kernel(kernel, script, second_kernel
 
     assert run.status == "ok", run.text
     sent = [m for m in script.requests[-1]["messages"] if m["role"] != "system"]
-    assert [m["content"] for m in sent] == ["What is the mean of x?", "The mean of x is 4.2.", "What did you say it was?"]
+    assert [m["content"] for m in sent] == [
+        "What is the mean of x?",
+        "The mean of x is 4.2.",
+        "What did you say it was?",
+    ]
 
 
 def test_the_default_session_starts_fresh_after_a_restart_until_resumed(kernel, script, second_kernel):

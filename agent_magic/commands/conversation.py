@@ -20,7 +20,7 @@ def history(ctx: CommandContext, _args: argparse.Namespace) -> None:
     current = ctx.runtime.conversations.current
     messages = current.session.messages
     if not messages:
-        print(f"The conversation (session {current.name!r}) is empty.")
+        print(f"The conversation is empty. (session {current.name!r})")
         return
     print(f"Session {current.name!r} ({current.session.session_id}), {len(messages)} messages:")
     for message in messages:
