@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from agent_magic.tools.result import ToolResult
 
 _ABSENT = object()
+# exec() adds __builtins__ to a namespace that lacks it: that is the interpreter's, never the code's doing.
+_NOT_BINDINGS = frozenset({"__builtins__"})
 # Marks a tool whose calls report the bindings they change (read by the undo report).
 COVERS_BINDINGS = "bindings"
 
@@ -35,7 +37,7 @@ class NamespaceSnapshot:
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         now = dict(self._namespace)
-        for name in self._before.keys() | now.keys():
+        for name in (self._before.keys() | now.keys()) - _NOT_BINDINGS:
             old, new = self._before.get(name, _ABSENT), now.get(name, _ABSENT)
             if old is new:
                 continue
