@@ -192,7 +192,7 @@ def test_a_refused_request_is_compacted_and_sent_once_more(model, workspace):
     assert events[-1].state is TurnState.COMPLETED
     assert any(isinstance(e, Notice) and "refused" in e.message for e in events)
     compacted = next(e for e in events if isinstance(e, TranscriptCompacted))
-    assert compacted.trigger is CompactionTrigger.REFUSED and compacted.tokens_before == 2_400
+    assert compacted.trigger is CompactionTrigger.REFUSED and compacted.tokens_after < compacted.tokens_before
     assert session.compactor.window_for("m") == 1_500  # learned for the next requests
     assert estimate_tokens(answer_requests(model)[-1]) <= 1_500
 

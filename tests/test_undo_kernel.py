@@ -109,7 +109,7 @@ def test_undo_is_a_ledger_event(kernel, script, tmp_path):
     rows = kernel.execute(
         "import sqlite3, json\n"
         f"db = sqlite3.connect({str(tmp_path / '.agent' / 'ledger.db')!r})\n"
-        "print(db.execute(\"SELECT kind, count(*) FROM conversation_events GROUP BY kind\").fetchall())\n"
+        'print(db.execute("SELECT kind, count(*) FROM conversation_events GROUP BY kind").fetchall())\n'
         "print(db.execute('SELECT count(*) FROM conversation_messages').fetchall())"
     )
 

@@ -80,7 +80,8 @@ class SummaryCall:
 
 @dataclass(frozen=True)
 class Compacted:
-    """The new transcript and what was done to get it."""
+    """The new transcript and what was done to get it; the sizes are estimates of the request before and
+    after, made the same way."""
 
     messages: list[dict[str, Any]]
     turn_ids: list[str]
@@ -258,7 +259,9 @@ class Compactor:
             # Last resort: the kept turns' results too, except those the model has not read yet.
             unread = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=0)
             shortened += _shorten_results(messages, range(unread))
-        yield Compacted(messages, turn_ids, request.tokens_before, size(), summarised, shortened)
+        # Both sizes are estimated the same way (the server's count of the old request may differ from it).
+        before = estimate_tokens(request.messages, request.fixed_chars)
+        yield Compacted(messages, turn_ids, before, size(), summarised, shortened)
 
     @staticmethod
     def _cut(messages: list[dict[str, Any]], turn_ids: list[str], kept_from: int, room: int, fixed_chars: int) -> int:
