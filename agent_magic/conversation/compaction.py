@@ -243,7 +243,9 @@ class Compactor:
             if size() <= target:
                 break
             cut = self._cut(messages, turn_ids, kept_from, target - budget.summary_tokens, request.fixed_chars)
-            if cut > 0 and not (cut == 1 and _is_summary(messages[0])):
+            # A part shorter than a summary's floor would come back no shorter: leave it as it is.
+            worth_it = estimate_tokens(messages[:cut]) > MIN_SUMMARY_TOKENS
+            if worth_it and not (cut == 1 and _is_summary(messages[0])):
                 summary = ""
                 async for item in self._summarise(request.model, messages[:cut], budget):
                     if isinstance(item, str):
