@@ -73,7 +73,7 @@ def test_a_restarted_kernel_resumes_the_compacted_conversation(kernel, script, m
         events = restarted.execute(
             "from agent_magic.kernel import current_runtime\n"
             "print(current_runtime().ledger.store.query("
-            "\"SELECT kind, tokens_before > tokens_after FROM conversation_events\"))"
+            '"SELECT kind, tokens_before > tokens_after FROM conversation_events"))'
         )
     finally:
         restarted.close()
