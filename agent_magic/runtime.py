@@ -214,7 +214,7 @@ class AgentRuntime:
             messages=copied.messages if copied else (),
             turn_ids=copied.turn_ids if copied else (),
         )
-        self.publish([opened])
+        self.publish([opened, *session.repair()])
         return Conversation(name, session, gate)
 
     def _tool_context(self, gate: ApprovalGate) -> ToolContext:

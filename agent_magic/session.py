@@ -280,6 +280,14 @@ class Session:
             session_id=self.session_id, turn_id="", removed_turn=turn_id, position=position, removed_messages=removed
         )
 
+    def repair(self) -> list[MessageAdded]:
+        """Answer the tool calls a continued transcript left without results (its kernel stopped mid-turn),
+        so the next request is valid; returns the messages added, in the unfinished turn."""
+        ids = {"session_id": self.session_id, "turn_id": self.message_turns[-1] if self.message_turns else ""}
+        return self._repair_transcript(
+            ids, "", interrupted=False, reason="not run: the kernel stopped before this call finished"
+        )
+
     @classmethod
     def _fixed_chars(cls, settings: TurnSettings, schemas: list[dict[str, Any]]) -> int:
         """The characters a request carries besides the transcript: the system prompt and the tool schemas."""
@@ -363,38 +371,22 @@ class Session:
 
     def _replace_transcript(self, ids: dict[str, str], compacted: Compacted, trigger: CompactionTrigger) -> list[Event]:
         """Adopt a compacted transcript and say so (subscribers rebuild their copy from the event)."""
-        if not compacted.summarised_turns and not compacted.shortened_results:
-            if trigger is CompactionTrigger.ON_DEMAND:
-                return [Notice(**ids, message="🗜 nothing to compact: the conversation is only its latest turns")]
-            return []
+        if not compacted.changed:
+            return [Notice(**ids, message=compacted.notice(trigger))] if trigger is CompactionTrigger.ON_DEMAND else []
         self.messages[:] = compacted.messages
         self.message_turns[:] = compacted.turn_ids
         self.gauge.forget()
-        done = [
-            f"{compacted.summarised_turns} turn{'s' * (compacted.summarised_turns != 1)} summarised"
-            if compacted.summarised_turns
-            else "",
-            f"{compacted.shortened_results} tool result{'s' * (compacted.shortened_results != 1)} shortened"
-            if compacted.shortened_results
-            else "",
-        ]
-        return [
-            TranscriptCompacted(
-                **ids,
-                messages=tuple(compacted.messages),
-                turn_ids=tuple(compacted.turn_ids),
-                tokens_before=compacted.tokens_before,
-                tokens_after=compacted.tokens_after,
-                summarised_turns=compacted.summarised_turns,
-                shortened_results=compacted.shortened_results,
-                trigger=trigger,
-            ),
-            Notice(
-                **ids,
-                message=f"🗜 compacted the conversation ({trigger.value}): about {compacted.tokens_before:,} → "
-                f"{compacted.tokens_after:,} tokens; {', '.join(part for part in done if part)}",
-            ),
-        ]
+        compaction = TranscriptCompacted(
+            **ids,
+            messages=tuple(compacted.messages),
+            turn_ids=tuple(compacted.turn_ids),
+            tokens_before=compacted.tokens_before,
+            tokens_after=compacted.tokens_after,
+            summarised_turns=compacted.summarised_turns,
+            shortened_results=compacted.shortened_results,
+            trigger=trigger,
+        )
+        return [compaction, Notice(**ids, message=compacted.notice(trigger))]
 
     # -- tools ----------------------------------------------------------------------------------------
 

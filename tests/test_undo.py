@@ -249,3 +249,22 @@ def test_copies_left_by_a_dead_kernel_are_removed_after_a_week(workspace, home):
     call_tool("write_file", context(workspace, home), path="a.txt", content="x")
 
     assert not stale.exists()
+
+
+def test_a_file_rewritten_many_times_in_one_turn_keeps_one_copy(workspace, home):
+    from agent_magic.events import ChangesRecorded, TurnStarted
+    from agent_magic.undo.journal import UndoJournal
+
+    (workspace / "a.txt").write_text("original")
+    journal = UndoJournal(depth=lambda: 20)
+    journal.handle(TurnStarted("s", "t", prompt="p", model="m", trace_id="x"))
+    ctx = context(workspace, home)
+    for version in range(5):
+        result = call_tool("write_file", ctx, path="a.txt", content=f"version {version}")
+        journal.handle(ChangesRecorded("s", "t", call=ToolCall("c", "write_file", "{}"), changes=result.changes))
+
+    checkpoint = journal.pop("s")
+    report = undo_checkpoint(checkpoint, {}, ToolRegistry(builtin_tools()))
+
+    assert len(list((home / "undo").glob("*.bin"))) == 1
+    assert (workspace / "a.txt").read_text() == "original" and not report.refused

@@ -90,6 +90,28 @@ class Compacted:
     summarised_turns: int
     shortened_results: int
 
+    @property
+    def changed(self) -> bool:
+        """False when nothing could be shortened or summarised."""
+        return bool(self.summarised_turns or self.shortened_results)
+
+    def notice(self, trigger: CompactionTrigger) -> str:
+        """The one line the cell shows, e.g. "🗜 compacted the conversation (…): about 9,800 → 3,100 tokens; …"."""
+        if not self.changed:
+            return "🗜 nothing to compact: the conversation is only its latest turns"
+        done = [
+            f"{count} {what}{'s' * (count != 1)} {verb}"
+            for count, what, verb in (
+                (self.summarised_turns, "turn", "summarised"),
+                (self.shortened_results, "tool result", "shortened"),
+            )
+            if count
+        ]
+        return (
+            f"🗜 compacted the conversation ({trigger.value}): about {self.tokens_before:,} → "
+            f"{self.tokens_after:,} tokens; {', '.join(done)}"
+        )
+
 
 CompactionItem = SummaryCallStarting | SummaryCall | RetryScheduled | Compacted
 

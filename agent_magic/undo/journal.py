@@ -8,6 +8,7 @@ objects are no longer held. Undo reaches the turns run in this kernel.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -68,9 +69,24 @@ class UndoJournal:
             if checkpoint is None:  # undo is off: nothing will ever restore these copies
                 discard(Checkpoint(event.session_id, event.turn_id, "", changes=list(event.changes)))
             else:
-                checkpoint.changes.extend(event.changes)
+                checkpoint.changes += [self._lean(checkpoint, change) for change in event.changes]
         elif isinstance(event, TurnEnded):
             self._running.pop(event.turn_id, None)
+
+    @staticmethod
+    def _lean(checkpoint: Checkpoint, change: FileChange | NamespaceChange) -> FileChange | NamespaceChange:
+        """A file's second and later changes in one turn need no copy (undo restores the state before the
+        first): drop it at once, so a turn rewriting one file a hundred times keeps one copy."""
+        if isinstance(change, FileChange) and change.snapshot is not None:
+            earlier = [
+                c
+                for c in checkpoint.changes
+                if isinstance(c, FileChange) and (c.workspace, c.path) == (change.workspace, change.path)
+            ]
+            if earlier:
+                FileSnapshots.discard_copy(change.snapshot)
+                return dataclasses.replace(change, snapshot=None)
+        return change
 
     def _begin(self, event: TurnStarted) -> None:
         depth = self.depth()
