@@ -13,22 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
 from agent_magic.conversation.book import Conversation, SessionBook
-from agent_magic.conversation.instructions import Instructions, ProjectInstructions
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import Event, EventSubscriber, SessionOpened, SessionOrigin
-from agent_magic.ledger.conversations import ConversationArchive
 from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
 from agent_magic.llm.rate_limit import TokenBucket
 from agent_magic.telemetry import TelemetrySwitch
-from agent_magic.undo.journal import UndoJournal
 
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
     # benchmarks/bench_stream.py): the methods below import them where they are used.
     from agent_magic.contracts import History, Totals, TurnSettings
     from agent_magic.conversation.compaction import Compactor
+    from agent_magic.conversation.instructions import Instructions, ProjectInstructions
+    from agent_magic.ledger.conversations import ConversationArchive
     from agent_magic.llm.client import EndpointSettings, ModelClient
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     from agent_magic.tools.context import ToolContext
     from agent_magic.tools.registry import ToolRegistry
     from agent_magic.undo.files import FileSnapshots
+    from agent_magic.undo.journal import UndoJournal
 
 NO_MODEL_MESSAGE = (
     "No model endpoint is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for Azure, Ollama, vLLM, "
@@ -73,13 +73,12 @@ class AgentRuntime:
         # The usage ledger (SQLite rows, JSONL log); opened by the first event.
         self.ledger = KernelLedger(config, namespace)
         self.subscribers.append(self.ledger)
-        # Named conversations: kept in the ledger by `archive`, by name in `conversations`; a checkpoint of
-        # each turn for undo in `undo_journal`.
-        self.archive = ConversationArchive(lambda: self.ledger.store, notebook=self.ledger.notebook)
+        # Named conversations by name (kept in the ledger by `archive`, undone with `undo_journal`: both
+        # subscribe when the first conversation opens, so `%load_ext` loads neither).
         self.conversations = SessionBook(self._open_conversation, lambda: self.archive)
-        self.undo_journal = UndoJournal(depth=lambda: self.config.undo_turns)
-        self.subscribers += [self.archive, self.undo_journal]
-        self.instructions = ProjectInstructions()
+        self._archive: ConversationArchive | None = None
+        self._undo_journal: UndoJournal | None = None
+        self._instructions: ProjectInstructions | None = None
         self._compactor: Compactor | None = None
         # -- telemetry (issue 15): OpenTelemetry export of each turn; the SDK loads only once it is on.
         self.telemetry = TelemetrySwitch(
@@ -178,6 +177,35 @@ class AgentRuntime:
             for subscriber in self.subscribers:
                 subscriber.handle(event)
 
+    @property
+    def archive(self) -> ConversationArchive:
+        """The ledger's record of this notebook's conversations (an event subscriber from its creation on)."""
+        if self._archive is None:
+            from agent_magic.ledger.conversations import ConversationArchive
+
+            self._archive = ConversationArchive(lambda: self.ledger.store, notebook=self.ledger.notebook)
+            self.subscribers.append(self._archive)
+        return self._archive
+
+    @property
+    def undo_journal(self) -> UndoJournal:
+        """The checkpoints `%agent undo` takes turns back with (an event subscriber from its creation on)."""
+        if self._undo_journal is None:
+            from agent_magic.undo.journal import UndoJournal
+
+            self._undo_journal = UndoJournal(depth=lambda: self.config.undo_turns)
+            self.subscribers.append(self._undo_journal)
+        return self._undo_journal
+
+    @property
+    def instructions(self) -> ProjectInstructions:
+        """The reader of the workspace's instructions files (AGENTS.md)."""
+        if self._instructions is None:
+            from agent_magic.conversation.instructions import ProjectInstructions
+
+            self._instructions = ProjectInstructions()
+        return self._instructions
+
     def _open_conversation(
         self,
         name: str,
@@ -191,6 +219,7 @@ class AgentRuntime:
         from agent_magic.policy.budget import BudgetGuard
         from agent_magic.session import Session
 
+        self.archive, self.undo_journal  # noqa: B018  (both subscribe before the conversation's first event)
         tools = self.tool_registry()
         gate = ApprovalGate(rules=self.permission_rules, tools=tools, workspace=self.config.workspace_path)
         guard = BudgetGuard(self.limits, self.is_priced, self.spent_today)

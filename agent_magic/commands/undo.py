@@ -9,8 +9,6 @@ from IPython.display import display
 
 from agent_magic.commands.table import CommandContext, Subcommand
 from agent_magic.events import TurnUndone
-from agent_magic.undo.journal import discard
-from agent_magic.undo.restore import undo_checkpoint
 
 
 def _show(lines: list[str]) -> None:
@@ -22,6 +20,9 @@ def _show(lines: list[str]) -> None:
 def undo(ctx: CommandContext, _args: argparse.Namespace) -> None:
     """Take back the last turn: restore the files it changed and the names its code bound, take it out of
     the transcript, and say plainly what cannot be undone."""
+    from agent_magic.undo.journal import discard
+    from agent_magic.undo.restore import undo_checkpoint
+
     runtime = ctx.runtime
     conversation = runtime.conversations.current
     session = conversation.session

@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_magic.contracts import History
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import SessionOrigin
 
 if TYPE_CHECKING:
+    from agent_magic.contracts import History
     from agent_magic.ledger.conversations import ConversationArchive, ConversationListing
     from agent_magic.policy.approval import ApprovalGate
     from agent_magic.session import Session
@@ -48,7 +48,7 @@ class Conversation:
 
 # Builds a conversation: (name, its id and history when it continues one, how it came to be, the
 # conversation it was forked from).
-Opener = Callable[[str, str | None, History | None, SessionOrigin, str | None], Conversation]
+Opener = Callable[[str, str | None, "History | None", SessionOrigin, str | None], Conversation]
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,8 @@ class SessionBook:
     def fork(self, name: str) -> Switch:
         """Copy the current conversation's transcript into a new one called `name` and use it (the first
         stays as it was). A fork's usage and session budget count from the fork."""
+        from agent_magic.contracts import History
+
         name = check_name(name)
         if name in self._by_name or self._archive().latest(name) is not None:
             raise AgentUsageError(

@@ -22,7 +22,6 @@ from agent_magic.events import (
     TurnEnded,
     TurnStarted,
 )
-from agent_magic.undo.files import FileSnapshots
 
 
 @dataclass
@@ -38,6 +37,8 @@ class Checkpoint:
 
 def discard(checkpoint: Checkpoint) -> None:
     """Delete the file copies a checkpoint holds (it was undone, or fell out of reach)."""
+    from agent_magic.undo.files import FileSnapshots  # hashing and copying load with the first change
+
     for change in checkpoint.changes:
         if isinstance(change, FileChange):
             FileSnapshots.discard_copy(change.snapshot)
@@ -84,7 +85,7 @@ class UndoJournal:
                 if isinstance(c, FileChange) and (c.workspace, c.path) == (change.workspace, change.path)
             ]
             if earlier:
-                FileSnapshots.discard_copy(change.snapshot)
+                discard(Checkpoint(checkpoint.session_id, checkpoint.turn_id, "", changes=[change]))
                 return dataclasses.replace(change, snapshot=None)
         return change
 
