@@ -6,7 +6,7 @@ A feature adds its subcommands in its own module and lists them here.
 
 from __future__ import annotations
 
-from agent_magic.commands import conversation, sessions, settings, undo, usage
+from agent_magic.commands import conversation, mcp, sessions, settings, undo, usage
 from agent_magic.commands.table import CommandContext, Subcommand
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -15,6 +15,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     *undo.COMMANDS,
     *settings.COMMANDS,
     *usage.COMMANDS,
+    *mcp.COMMANDS,
 )
 
 __all__ = ["SUBCOMMANDS", "CommandContext", "Subcommand"]

@@ -83,7 +83,15 @@ def m001_initial(db: sqlite3.Connection) -> None:
 
 
 @migration(2)
-def m002_named_conversations(db: sqlite3.Connection) -> None:
+def m002_tool_call_server(db: sqlite3.Connection) -> None:
+    """The MCP server a tool call went to (NULL for built-in and notebook tools), on tool calls and
+    approval decisions (issue 14). Plain ALTER TABLE, portable to other SQL backends."""
+    db.execute("ALTER TABLE tool_calls ADD COLUMN server TEXT")
+    db.execute("ALTER TABLE approvals ADD COLUMN server TEXT")
+
+
+@migration(3)
+def m003_named_conversations(db: sqlite3.Connection) -> None:
     """Conversations that outlive the kernel: each one's name and its transcript as the model sees it now
     (after compaction and undo), and the compactions and undos that shaped it."""
     _run_statements(
