@@ -75,6 +75,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_mcp.py
 	$(BIN)/python benchmarks/bench_telemetry.py
 	$(BIN)/python benchmarks/fault_summary.py
+	$(BIN)/python benchmarks/bench_responsiveness.py
 
 clean:
 	rm -rf $(VENV) notebooks/executed .pytest_cache docs/_build

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,6 +80,12 @@ def _check_windows(_name: str, value: dict[str, Any]) -> None:
     from agent_magic.llm.context_windows import validate_windows
 
     validate_windows(value)
+
+
+def _check_shell_limits(_name: str, value: dict[str, Any]) -> None:
+    from agent_magic.policy.shell_limits import ShellLimits
+
+    ShellLimits.parse(value)
 
 
 class AgentMagic(Configurable):
@@ -225,6 +232,42 @@ class AgentMagic(Configurable):
                 )
         return proposal["value"]
 
+    # -- hardening (issue 16)
+    shell_env_passthrough = List(
+        Unicode(),
+        help="Environment variables run_shell commands may see although their names look like credentials "
+        "or belong to Jupyter or the model endpoint (those are removed by default), e.g. ['GITHUB_TOKEN'].",
+    ).tag(config=True)
+    shell_limits = CheckedDict(
+        _check_shell_limits,
+        help='Resource limits of each run_shell command: {"processes": 256, "memory_mb": 4096, "file_mb": 1024, '
+        '"cpu_s": 600} (the defaults; 0 = no limit of that kind). Keys left out keep their default.',
+    ).tag(config=True)
+    max_tool_calls_per_step = Int(
+        64, min=1, help="Most tool calls run from one model answer; further calls get an error result, not run."
+    ).tag(config=True)
+    stream_idle_timeout = Seconds(
+        15.0,
+        help="Once an answer has started streaming, seconds of silence after which the stream is abandoned "
+        "and retried like a cut stream (before the first chunk, first_byte_timeout applies).",
+    ).tag(config=True)
+    max_response_mb = Float(
+        64.0, min=0.001, help="Largest model response (megabytes, decompressed) before the call fails clearly."
+    ).tag(config=True)
+
+    @validate("base_url")
+    def _check_base_url(self, proposal: dict[str, Any]) -> str | None:
+        from agent_magic.llm.endpoint_url import check_base_url
+
+        if proposal["value"] is None:
+            return None
+        try:
+            return check_base_url(proposal["value"], "AgentMagic.base_url")
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+
+    # -- end hardening
+
     # -- telemetry (issue 15)
     telemetry = Enum(
         TELEMETRY_MODES,
@@ -266,7 +309,12 @@ class AgentMagic(Configurable):
     def _default_headless_approval(self) -> str:
         value = os.environ.get("AGENT_MAGIC_HEADLESS_APPROVAL", "deny").strip().lower() or "deny"
         if value not in ("deny", "allow", "error"):
-            raise TraitError(f"AGENT_MAGIC_HEADLESS_APPROVAL must be deny, allow or error, not {value!r}")
+            # One line, and the safe choice: a bad value must neither crash every cell nor allow anything.
+            print(
+                f"agent_magic: AGENT_MAGIC_HEADLESS_APPROVAL={value!r} is not deny, allow or error; using deny",
+                file=sys.stderr,
+            )
+            return "deny"
         return value
 
     # -- telemetry (issue 15)
@@ -295,11 +343,13 @@ class AgentMagic(Configurable):
         return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
 
     def effective_settings(self) -> dict[str, Any]:
-        """Every setting with its current value; the API key is masked."""
+        """Every setting with its current value; the API key and credentials in URLs are masked."""
+        from agent_magic.policy.secrets import mask_secrets
+
         values: dict[str, Any] = {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         values["api_key"] = f"…{key[-4:]} (set)" if key else "(not set)"
-        values["base_url"] = self.model_base_url() or "(OpenAI default)"
+        values["base_url"] = mask_secrets(self.model_base_url() or "(OpenAI default)")
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values
 

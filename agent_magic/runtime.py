@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
@@ -58,6 +59,16 @@ CLIENT_TRAITS = [
     "retry_max_total_wait",
 ]
 
+# The settings the tools' context is made from: a change gives the session a new context.
+TOOL_TRAITS = [
+    "max_tool_output_chars",
+    "shell_sandbox",
+    "shell_network",
+    "shell_env_passthrough",
+    "shell_limits",
+    "home",
+]
+
 
 class AgentRuntime:
     """Everything one kernel's `%%agent` cells share."""
@@ -103,17 +114,7 @@ class AgentRuntime:
         config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
         config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget"])
-        config.observe(
-            self._tool_settings_changed,
-            names=[
-                "max_tool_output_chars",
-                "shell_sandbox",
-                "shell_network",
-                "home",
-                "undo_turns",
-                "undo_max_file_bytes",
-            ],
-        )
+        config.observe(self._tool_settings_changed, names=[*TOOL_TRAITS, "undo_turns", "undo_max_file_bytes"])
         config.observe(
             self._compaction_changed, names=["context_windows", "compaction_threshold", "compaction_keep_turns"]
         )
@@ -252,12 +253,16 @@ class AgentRuntime:
         """What a session's tools may use, from the current settings."""
         from agent_magic.tools.context import ToolContext
 
+        cfg = self.config
         return from_config(
             ToolContext,
-            self.config,
+            cfg,
             workspace=gate.workspace,
             namespace=self.namespace,
             denies_reading=gate.denies_reading,
+            env_passthrough=tuple(cfg.shell_env_passthrough),
+            private_paths=(Path(cfg.home),),  # the agent home and its ledger, hidden from commands
+            shell_limits=dict(cfg.shell_limits),
             snapshots=self._file_snapshots(),
         )
 
@@ -399,6 +404,13 @@ class AgentRuntime:
             return from_config(EndpointSettings, cfg, model=model, base_url=demo_base_url(), api_key="demo")
         if not cfg.has_endpoint():
             raise AgentUsageError(NO_MODEL_MESSAGE)
+        if not cfg.base_url and os.environ.get("OPENAI_BASE_URL"):
+            from agent_magic.llm.endpoint_url import check_base_url
+
+            try:
+                check_base_url(os.environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL")
+            except ValueError as exc:
+                raise AgentUsageError(str(exc)) from None
         api_key = cfg.api_key
         if api_key is None and (cfg.base_url or os.environ.get("OPENAI_BASE_URL")):
             api_key = os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_KEY

@@ -19,7 +19,10 @@ class ToolContext:
 
     `sandbox` is how `run_shell` isolates commands: "auto" (bubblewrap when it works here, else a plain
     subprocess with a notice), "bwrap" (bubblewrap or refuse) or "none". `allow_network` lets sandboxed
-    commands reach the network. `max_output_chars` is the cap on one tool result.
+    commands reach the network. `max_output_chars` is the cap on one tool result. `env_passthrough` names
+    credential-like environment variables a command may see anyway (`AgentMagic.shell_env_passthrough`);
+    `private_paths` are hidden from sandboxed commands (the agent home and its ledger); `shell_limits`
+    bound each command's resources (`AgentMagic.shell_limits`, parsed by `policy/shell_limits.py`).
     """
 
     workspace: Path
@@ -33,3 +36,7 @@ class ToolContext:
     # Where tools that change files keep copies for `%agent undo` (and whether run_python reports the
     # bindings it changes); None: undo is off, nothing is kept.
     snapshots: FileSnapshots | None = None
+    # -- hardening (issue 16): list and dict settings cannot be dataclass defaults; the runtime passes them
+    env_passthrough: tuple[str, ...] = ()
+    private_paths: tuple[Path, ...] = ()
+    shell_limits: dict[str, int] = field(default_factory=dict)
