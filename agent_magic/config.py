@@ -192,7 +192,8 @@ class AgentMagic(Configurable):
     ).tag(config=True)
     day_budget = CheckedDict(
         _check_budget,
-        help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.',
+        help='Limits per calendar day for this user, across all their kernels sharing the ledger: {"steps", '
+        '"tool_calls", "tokens", "cost"}.',
     ).tag(config=True)
 
     # -- conversations that last: instructions, compaction, undo (issue 13) ---------------------------
@@ -352,6 +353,31 @@ class AgentMagic(Configurable):
         values["base_url"] = mask_secrets(self.model_base_url() or "(OpenAI default)")
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values
+
+    # -- team ledger (issue 15)
+    ledger_url = Unicode(
+        help="Where the usage ledger lives: empty for the SQLite file under AgentMagic.home, or a PostgreSQL "
+        "URL (postgresql://user@host:5432/db) shared by many kernels and machines; needs "
+        "agent-magic[postgres]. Default: $AGENT_MAGIC_LEDGER_URL, else empty.",
+    ).tag(config=True)
+    user_budget = CheckedDict(
+        _check_budget,
+        help='Limits per user across all their kernels, per month or day: {"cost": dollars, "tokens": N, '
+        '"tool_calls": N, "steps": N, "per": "month"} ("per": "month" or "day", default month).',
+    ).tag(config=True)
+
+    @default("ledger_url")
+    def _default_ledger_url(self) -> str:
+        return os.environ.get("AGENT_MAGIC_LEDGER_URL", "").strip()
+
+    @validate("ledger_url")
+    def _valid_ledger_url(self, proposal: Any) -> str:
+        from agent_magic.ledger.backends import check_url
+
+        try:
+            return check_url(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
 
 
 def setting(trait_name: str) -> Any:

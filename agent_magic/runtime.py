@@ -25,7 +25,7 @@ from agent_magic.telemetry import TelemetrySwitch
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
     # benchmarks/bench_stream.py): the methods below import them where they are used.
-    from agent_magic.contracts import History, Totals, TurnSettings
+    from agent_magic.contracts import History, TurnSettings
     from agent_magic.conversation.compaction import Compactor
     from agent_magic.conversation.instructions import Instructions, ProjectInstructions
     from agent_magic.ledger.conversations import ConversationArchive
@@ -113,7 +113,7 @@ class AgentRuntime:
         config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
         config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
-        config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget"])
+        config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget", "user_budget"])
         config.observe(self._tool_settings_changed, names=[*TOOL_TRAITS, "undo_turns", "undo_max_file_bytes"])
         config.observe(
             self._compaction_changed, names=["context_windows", "compaction_threshold", "compaction_keep_turns"]
@@ -225,7 +225,7 @@ class AgentRuntime:
         self.archive, self.undo_journal  # noqa: B018  (both subscribe before the conversation's first event)
         tools = self.tool_registry()
         gate = ApprovalGate(rules=self.permission_rules, tools=tools, workspace=self.config.workspace_path)
-        guard = BudgetGuard(self.limits, self.is_priced, self.spent_today)
+        guard = BudgetGuard(self.limits, self.is_priced, self.ledger.spend.check)
         session = Session(
             client_for=self.client_for,
             tools=tools,
@@ -365,12 +365,6 @@ class AgentRuntime:
 
             self._limits = {scope: Limits.parse(scope, getattr(self.config, f"{scope}_budget")) for scope in SCOPES}
         return self._limits
-
-    def spent_today(self) -> Totals:
-        """What every kernel sharing this ledger spent since local midnight (the day budget's scope)."""
-        from agent_magic.policy.budget import start_of_today
-
-        return self.ledger.store.totals(since=start_of_today())
 
     # -- prices ----------------------------------------------------------------------------------------
 
