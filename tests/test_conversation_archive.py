@@ -29,6 +29,13 @@ def make_runtime(tmp_path: Path, model: ScriptedModel, workspace: Path) -> Agent
     return runtime
 
 
+def restart(stopped: AgentRuntime, tmp_path: Path, model: ScriptedModel, workspace: Path) -> AgentRuntime:
+    """A new kernel's runtime on the same ledger, once the rows the stopped kernel wrote have landed (its
+    writer thread commits them in bursts, off the event loop)."""
+    assert stopped.ledger.store.flush()
+    return make_runtime(tmp_path, model, workspace)
+
+
 def turn(runtime: AgentRuntime, prompt: str) -> None:
     async def run() -> None:
         session = runtime.session
@@ -105,7 +112,7 @@ def test_a_conversation_whose_kernel_stopped_mid_turn_resumes_with_its_calls_ans
         ]
     )
 
-    restarted = make_runtime(tmp_path, model, workspace)
+    restarted = restart(runtime, tmp_path, model, workspace)
     resumed = restarted.conversations.use("crashy").conversation.session
 
     assert resumed.messages[-1]["role"] == "tool" and resumed.messages[-1]["tool_call_id"] == "call_9"
@@ -133,7 +140,7 @@ def test_the_default_conversation_is_not_resumed_by_switching_to_it(tmp_path, mo
     model.add_text("a")
     turn(runtime, "hello")
 
-    restarted = make_runtime(tmp_path, model, workspace)
+    restarted = restart(runtime, tmp_path, model, workspace)
     switched = restarted.conversations.use("default")
 
     assert switched.conversation.session.messages == []
