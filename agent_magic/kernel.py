@@ -82,5 +82,6 @@ def sessions(*, home: str | None = None) -> Any:
     runtime = current_runtime() if home is None else None
     if runtime is not None:
         return sessions_frame(runtime.conversations.table())
-    store, notebook = ledger_context(home)
-    return sessions_frame(conversation_rows(ConversationArchive(lambda: store, notebook=notebook).listing(), {}, None))
+    store, notebook, user = ledger_context(home)
+    archive = ConversationArchive(lambda: store, notebook=notebook, user=user)
+    return sessions_frame(conversation_rows(archive.listing(), {}, None))

@@ -186,7 +186,9 @@ class AgentRuntime:
         if self._archive is None:
             from agent_magic.ledger.conversations import ConversationArchive
 
-            self._archive = ConversationArchive(lambda: self.ledger.store, notebook=self.ledger.notebook)
+            self._archive = ConversationArchive(
+                lambda: self.ledger.store, notebook=self.ledger.notebook, user=self.ledger.user
+            )
             self.subscribers.append(self._archive)
         return self._archive
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from scripted_model import ScriptedModel
 
+import agent_magic
 from agent_magic.config import AgentMagic
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import MessageAdded, MessageOrigin
@@ -146,3 +147,35 @@ def test_the_default_conversation_is_not_resumed_by_switching_to_it(tmp_path, mo
     assert switched.conversation.session.messages == []
     with pytest.raises(AgentUsageError, match="no earlier session named 'other'"):
         restarted.conversations.resume("other")
+
+
+def test_another_users_conversations_of_the_same_notebook_are_neither_resumed_nor_listed(
+    tmp_path, model, workspace, monkeypatch
+):
+    # On a shared ledger every JupyterHub user's notebook may have the same path (/home/jovyan/...).
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana")
+    runtime = make_runtime(tmp_path, model, workspace)
+    runtime.conversations.use("eda")
+    model.add_text("ana's answer")
+    turn(runtime, "ana's question")
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "ben")
+    restarted = restart(runtime, tmp_path, model, workspace)
+
+    assert "eda" not in [row["name"] for row in restarted.conversations.table()]
+    with pytest.raises(AgentUsageError, match="no earlier session named 'eda'"):
+        restarted.conversations.resume("eda")
+    assert restarted.conversations.use("eda").conversation.session.messages == []
+
+
+def test_the_sessions_table_is_read_from_a_ledger_without_a_running_extension(tmp_path, model, workspace, monkeypatch):
+    monkeypatch.setenv("JPY_SESSION_NAME", "analysis.ipynb")  # the notebook the runtime above is told it runs in
+    runtime = make_runtime(tmp_path, model, workspace)
+    runtime.conversations.use("eda")
+    model.add_text("an answer", usage=(30, 10))
+    turn(runtime, "a question")
+    assert runtime.ledger.store.flush()
+
+    table = agent_magic.sessions(home=str(tmp_path / ".agent"))
+
+    assert table[["name", "turns", "tokens"]].to_dict("records") == [{"name": "eda", "turns": 1, "tokens": 40}]

@@ -68,17 +68,19 @@ class ConversationListing:
 
 
 class ConversationArchive:
-    """Keeps the conversations of one notebook in the ledger (an `EventSubscriber`) and reads them back.
+    """Keeps one user's conversations of one notebook in the ledger (an `EventSubscriber`) and reads them
+    back: another user's conversations of a notebook at the same path are never found.
 
     Example:
-        >>> archive = ConversationArchive(lambda: store, notebook="analysis.ipynb")
+        >>> archive = ConversationArchive(lambda: store, notebook="analysis.ipynb", user="ana")
         >>> archive.latest("eda")                       # the newest conversation named eda, or None
         >>> archive.load(session_id).history.messages   # its transcript as the model saw it
     """
 
-    def __init__(self, store: Callable[[], LedgerStore], *, notebook: str) -> None:
+    def __init__(self, store: Callable[[], LedgerStore], *, notebook: str, user: str) -> None:
         self._store = store
         self.notebook = notebook
+        self.user = user
         self._known: dict[str, _Known] = {}
         self._failed = False
 
@@ -131,9 +133,10 @@ class ConversationArchive:
         """Create the conversation's row, or mark it used now."""
         known = self._conversation(session_id)
         self._store().write(
-            "INSERT INTO conversations (session_id, notebook, name, created_at, last_used_at, forked_from, epoch) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET last_used_at = excluded.last_used_at",
-            (session_id, self.notebook, known.name, at, at, known.forked_from, known.epoch),
+            "INSERT INTO conversations (session_id, user_name, notebook, name, created_at, last_used_at, forked_from, "
+            "epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (session_id) DO UPDATE SET last_used_at = excluded.last_used_at",
+            (session_id, self.user, self.notebook, known.name, at, at, known.forked_from, known.epoch),
         )
 
     def _write_messages(
@@ -192,11 +195,12 @@ class ConversationArchive:
     # -- reading --------------------------------------------------------------------------------------
 
     def latest(self, name: str, *, other_than: str | None = None) -> str | None:
-        """The id of this notebook's most recently used conversation named `name` (not `other_than`)."""
+        """The id of this user's most recently used conversation named `name` in this notebook (not
+        `other_than`)."""
         rows = self._store().query(
-            "SELECT session_id FROM conversations WHERE notebook = ? AND name = ? AND session_id != ? "
-            "ORDER BY last_used_at DESC",
-            (self.notebook, name, other_than or ""),
+            "SELECT session_id FROM conversations WHERE user_name = ? AND notebook = ? AND name = ? "
+            "AND session_id != ? ORDER BY last_used_at DESC",
+            (self.user, self.notebook, name, other_than or ""),
         )
         return rows[0][0] if rows else None
 
@@ -215,15 +219,15 @@ class ConversationArchive:
         return StoredConversation(session_id, known.name, history)
 
     def listing(self) -> list[ConversationListing]:
-        """This notebook's conversations, most recently used first."""
+        """This user's conversations of this notebook, most recently used first."""
         rows = self._store().query(
             "SELECT c.name, c.session_id, c.last_used_at, c.forked_from, "
             "(SELECT count(*) FROM turns t WHERE t.session_id = c.session_id), "
             "(SELECT coalesce(sum(m.input_tokens + m.output_tokens), 0) FROM model_calls m "
             "WHERE m.session_id = c.session_id), "
             "(SELECT sum(m.cost_usd) FROM model_calls m WHERE m.session_id = c.session_id) "
-            "FROM conversations c WHERE c.notebook = ? ORDER BY c.last_used_at DESC",
-            (self.notebook,),
+            "FROM conversations c WHERE c.user_name = ? AND c.notebook = ? ORDER BY c.last_used_at DESC",
+            (self.user, self.notebook),
         )
         return [
             ConversationListing(name, session_id, turns, tokens, cost, last_used, forked_from)
