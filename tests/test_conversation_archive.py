@@ -1,6 +1,7 @@
-"""The named conversations' record in the ledger, driven through a real runtime and a real SQLite ledger
-(the model scripted in memory): kept as the model saw it, switched atomically on compaction, read back
-whole, repaired when its kernel stopped mid-turn, and listed."""
+"""The named conversations' record in the ledger, driven through a real runtime and a real SQLite ledger (a
+real PostgreSQL one for a team; the model scripted in memory): kept as the model saw it, switched
+atomically on compaction, read back whole, repaired when its kernel stopped mid-turn, listed, and never
+shown to another user."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def model() -> ScriptedModel:
     return ScriptedModel()
 
 
-def make_runtime(tmp_path: Path, model: ScriptedModel, workspace: Path) -> AgentRuntime:
-    config = AgentMagic(home=str(tmp_path / ".agent"), model="m", workspace=str(workspace))
+def make_runtime(tmp_path: Path, model: ScriptedModel, workspace: Path, ledger_url: str = "") -> AgentRuntime:
+    config = AgentMagic(home=str(tmp_path / ".agent"), model="m", workspace=str(workspace), ledger_url=ledger_url)
     runtime = AgentRuntime(config, {"__session__": "analysis.ipynb"})
     runtime.client_for = lambda name: model  # the model is scripted; everything else is real
     return runtime
@@ -34,7 +35,14 @@ def restart(stopped: AgentRuntime, tmp_path: Path, model: ScriptedModel, workspa
     """A new kernel's runtime on the same ledger, once the rows the stopped kernel wrote have landed (its
     writer thread commits them in bursts, off the event loop)."""
     assert stopped.ledger.store.flush()
-    return make_runtime(tmp_path, model, workspace)
+    return make_runtime(tmp_path, model, workspace, stopped.config.ledger_url)
+
+
+def compact(runtime: AgentRuntime) -> None:
+    async def run() -> list:
+        return [event async for event in runtime.session.compact(runtime.turn_settings())]
+
+    runtime.publish(asyncio.run(run()))
 
 
 def turn(runtime: AgentRuntime, prompt: str) -> None:
@@ -73,10 +81,7 @@ def test_a_compaction_switches_the_kept_transcript_to_the_compacted_one(tmp_path
         turn(runtime, f"question {number}")
     model.add_text("summary of the first two")
 
-    async def compact() -> list:
-        return [event async for event in runtime.session.compact(runtime.turn_settings())]
-
-    runtime.publish(asyncio.run(compact()))
+    compact(runtime)
 
     session_id = runtime.session.session_id
     assert kept(runtime, session_id) == runtime.session.messages
@@ -179,3 +184,58 @@ def test_the_sessions_table_is_read_from_a_ledger_without_a_running_extension(tm
     table = agent_magic.sessions(home=str(tmp_path / ".agent"))
 
     assert table[["name", "turns", "tokens"]].to_dict("records") == [{"name": "eda", "turns": 1, "tokens": 40}]
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A real PostgreSQL server for the team-ledger tests below (each test gets its own database)."""
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    from postgres_server import PostgresServer
+
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.mark.postgres
+def test_a_compacted_conversation_is_resumed_from_a_team_ledger(tmp_path, model, workspace, postgres):
+    runtime = make_runtime(tmp_path, model, workspace, postgres.create_database())
+    runtime.conversations.use("eda")
+    runtime.config.compaction_keep_turns = 1
+    model.add_tool_calls(("list_files", "{}"))
+    model.add_text("answer 0 " + "with details " * 40)
+    turn(runtime, "question 0")
+    for number in (1, 2):
+        model.add_text(f"answer {number} " + "with details " * 40)
+        turn(runtime, f"question {number}")
+    model.add_text("summary of the first two")
+    compact(runtime)
+
+    restarted = restart(runtime, tmp_path, model, workspace)
+    resumed = restarted.conversations.use("eda").conversation.session
+
+    assert restarted.ledger.store.remote
+    assert resumed.messages == runtime.session.messages
+    assert resumed.messages[-1] == {"role": "assistant", "content": "answer 2 " + "with details " * 40}
+    assert [row["name"] for row in restarted.conversations.table() if row["turns"]] == ["eda"]
+
+
+@pytest.mark.postgres
+def test_on_a_team_ledger_users_never_see_each_others_conversations(tmp_path, model, workspace, postgres, monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana")
+    runtime = make_runtime(tmp_path, model, workspace, postgres.create_database())
+    runtime.conversations.use("eda")
+    model.add_text("ana's answer")
+    turn(runtime, "ana's question")
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "ben")
+    restarted = restart(runtime, tmp_path, model, workspace)
+
+    assert restarted.ledger.store.remote  # the same PostgreSQL database, not a file of its own
+    assert "eda" not in [row["name"] for row in restarted.conversations.table()]
+    with pytest.raises(AgentUsageError, match="no earlier session named 'eda'"):
+        restarted.conversations.resume("eda")
