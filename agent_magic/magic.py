@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shlex
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -252,11 +253,18 @@ def register(shell: InteractiveShell) -> AgentMagics:
 def _attach_lab_publisher(shell: InteractiveShell, runtime: AgentRuntime) -> lab_comm.LabCommPublisher | None:
     """Publish the runtime's turns to the JupyterLab companion, when running in a kernel."""
     from agent_magic.ledger.totals import read_session_totals
+    from agent_magic.ledger.views import LedgerContext
+    from agent_magic.ui.lab_panel import PanelFeed, read_ledger
+
+    def read_panel(scope: str) -> Callable[[], Any]:  # the ledger is opened here, on the event loop
+        ledger = runtime.ledger
+        return functools.partial(read_ledger, LedgerContext(ledger.store, ledger.notebook, ledger.user), scope)
 
     publisher = lab_comm.LabCommPublisher(
         stop_turn=runtime.stop_turn,
         read_totals=lambda session_id: read_session_totals(runtime.ledger.store, session_id),
         current_session=lambda: runtime.session.session_id,
+        panel=PanelFeed(read_panel),
     )
     if not lab_comm.attach(shell, publisher):
         return None

@@ -60,12 +60,12 @@ class LabCommPublisher:
         stop_turn: Callable[[], bool],
         read_totals: TotalsReader,
         current_session: Callable[[], str],
-        panel: PanelFeed | None = None,
+        panel: PanelFeed,
     ) -> None:
         self._stop_turn = stop_turn
         self._read_totals = read_totals
         self._current_session = current_session
-        self._panel = panel or PanelFeed()
+        self._panel = panel
         self._seen_events = False
         self._tally: SessionTally | None = None
         self._comms: dict[str, Any] = {}

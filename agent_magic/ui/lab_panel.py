@@ -31,6 +31,8 @@ from agent_magic.ui import lab_protocol as protocol
 if TYPE_CHECKING:
     import pandas as pd
 
+    from agent_magic.ledger.views import LedgerContext
+
 log = logging.getLogger("agent_magic.lab")
 
 # At most this many points on the chart (calls are summed into time buckets beyond it).
@@ -41,16 +43,18 @@ MAX_AUDIT_ROWS = 500
 _AUDIT_DECISION = {"approved": "approved", "rule": "approved", "headless": "approved", "denied": "denied"}
 
 Frames = tuple["pd.DataFrame", "pd.DataFrame"]  # usage(), tool_calls()
-Reader = Callable[[str], Frames]
+# scope → the read of its frames: called on the event loop (where the ledger is opened), the read itself
+# then runs on a worker thread.
+Reader = Callable[[str], Callable[[], Frames]]
 Reply = Callable[[dict[str, Any]], None]
 
 
-def read_ledger(scope: str) -> Frames:
-    """`usage()` and `tool_calls()` of the running notebook (`scope` "notebook") or of every notebook."""
+def read_ledger(context: LedgerContext, scope: str) -> Frames:
+    """`usage()` and `tool_calls()` of the context's notebook (`scope` "notebook") or of every notebook."""
     from agent_magic.ledger.views import tool_calls, usage
 
     everything = scope == "all"
-    return usage(all_sessions=everything), tool_calls(all_sessions=everything)
+    return usage(context, all_sessions=everything), tool_calls(context, all_sessions=everything)
 
 
 def _number(value: Any) -> float | None:
@@ -133,14 +137,17 @@ def summarize(frames: Frames, left_out: set[str]) -> dict[str, Any]:
 class PanelFeed:
     """Answers the panel's requests and turns a turn's events into the panel's live messages.
 
+    `read(scope)`, called on the event loop, returns the function that reads the ledger's frames (see
+    `read_ledger`) on a worker thread.
+
     Example:
-        >>> feed = PanelFeed()
+        >>> feed = PanelFeed(lambda scope: functools.partial(read_ledger, ledger_context(), scope))
         >>> for message in feed.live(event, cell_id):   # every event of every turn
         ...     broadcast(message)
         >>> feed.request("notebook", "r1", reply=comm_send)   # answered later, on the event loop
     """
 
-    def __init__(self, read: Reader = read_ledger) -> None:
+    def __init__(self, read: Reader) -> None:
         self._read = read
         self._running: str | None = None
         self._sent: dict[str, list[dict[str, Any]]] = {}  # live messages of turns a snapshot may leave out
@@ -212,15 +219,25 @@ class PanelFeed:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        if loop is None:
-            answer(*self._read_safely(scope))
+        try:
+            read = self._read(scope)
+        except Exception as exc:  # e.g. a ledger_url that cannot be used: one line, in an empty panel
+            answer(None, _unreadable(exc))
             return
-        future = loop.run_in_executor(None, self._read_safely, scope)
+        if loop is None:
+            answer(*_read_safely(read))
+            return
+        future = loop.run_in_executor(None, _read_safely, read)
         future.add_done_callback(lambda done: answer(*done.result()))
 
-    def _read_safely(self, scope: str) -> tuple[Frames | None, str | None]:
-        try:
-            return self._read(scope), None
-        except Exception as exc:  # an unreadable ledger: the panel says so in one line
-            log.debug("reading the ledger for the panel failed", exc_info=True)
-            return None, f"the ledger could not be read: {type(exc).__name__}: {exc}"
+
+def _unreadable(exc: Exception) -> str:
+    return f"the ledger could not be read: {type(exc).__name__}: {exc}"
+
+
+def _read_safely(read: Callable[[], Frames]) -> tuple[Frames | None, str | None]:
+    try:
+        return read(), None
+    except Exception as exc:  # an unreadable ledger: the panel says so in one line
+        log.debug("reading the ledger for the panel failed", exc_info=True)
+        return None, _unreadable(exc)

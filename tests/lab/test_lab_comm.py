@@ -68,6 +68,11 @@ class Stops:
         return True
 
 
+def no_panel() -> PanelFeed:
+    """A panel feed for tests that never open the panel."""
+    return PanelFeed(lambda scope: pytest.fail("the panel was not asked for"))
+
+
 @pytest.fixture
 def stops() -> Stops:
     return Stops()
@@ -75,7 +80,7 @@ def stops() -> Stops:
 
 @pytest.fixture
 def publisher(stops) -> LabCommPublisher:
-    return LabCommPublisher(stop_turn=stops, read_totals=empty_totals, current_session=lambda: "s1")
+    return LabCommPublisher(stop_turn=stops, read_totals=empty_totals, current_session=lambda: "s1", panel=no_panel())
 
 
 def started() -> TurnStarted:
@@ -155,7 +160,9 @@ def test_usage_is_the_ledger_baseline_plus_the_turns_events_whatever_the_subscri
         reads.append(session_id)
         return {**earlier, "session": session_id}
 
-    publisher = LabCommPublisher(stop_turn=Stops(), read_totals=read_totals, current_session=lambda: "s1")
+    publisher = LabCommPublisher(
+        stop_turn=Stops(), read_totals=read_totals, current_session=lambda: "s1", panel=no_panel()
+    )
     comm = FakeComm()
     publisher.open(comm, {})
     publisher.handle(started())

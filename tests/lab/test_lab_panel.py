@@ -4,6 +4,7 @@ turn's messages, and never counting a turn twice when a snapshot is read while i
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,12 @@ from agent_magic.events import (
     TurnState,
     Usage,
 )
+from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.recorder import LedgerRecorder
 from agent_magic.ledger.store import LedgerStore
-from agent_magic.ledger.views import tool_calls, usage
+from agent_magic.ledger.views import LedgerContext
 from agent_magic.ui import lab_panel
-from agent_magic.ui.lab_panel import PanelFeed, summarize
+from agent_magic.ui.lab_panel import PanelFeed, read_ledger, summarize
 
 WRITE = ToolCall("w1", "write_file", '{"path": "out.csv", "content": "a,b"}')
 READ = ToolCall("r1", "read_file", '{"path": "in.csv"}')
@@ -50,10 +52,13 @@ def turn(turn_id: str, *, at: float = 1_700_000_000.0) -> list:
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Path:
-    recorder = LedgerRecorder(LedgerStore(tmp_path), notebook="nb.ipynb")
+    store = LedgerStore(tmp_path)
+    recorder = LedgerRecorder(store, notebook="nb.ipynb")
     for turn_id, at in (("t1", 1_700_000_000.0), ("t2", 1_700_000_100.0)):
         for event in turn(turn_id, at=at):
             recorder.handle(event)
+    assert store.flush()
+    store.close()
     return tmp_path
 
 
@@ -73,11 +78,20 @@ def postgres_server():
 
 
 def read(ledger: Path):
-    return usage(all_sessions=True, home=str(ledger)), tool_calls(all_sessions=True, home=str(ledger))
+    """A panel reader of the ledger at `ledger` (every notebook's rows, whatever the scope)."""
+
+    def frames():
+        context = LedgerContext(LedgerStore(ledger), "nb.ipynb", current_user())
+        try:
+            return read_ledger(context, "all")
+        finally:
+            context.store.close()
+
+    return lambda scope: frames
 
 
 def test_the_snapshot_sums_models_and_tools_and_lists_the_decisions(ledger):
-    data = summarize(read(ledger), left_out=set())
+    data = summarize(read(ledger)("all")(), left_out=set())
     assert data["by_model"] == [
         {"model": "m", "calls": 2, "input_tokens": 200, "cached_tokens": 0, "output_tokens": 40,
          "reasoning_tokens": 10, "cost_usd": pytest.approx(0.004)},
@@ -101,14 +115,14 @@ def test_the_snapshot_sums_models_and_tools_and_lists_the_decisions(ledger):
 
 def test_a_long_history_is_summed_into_at_most_the_chart_s_points(ledger, monkeypatch):
     monkeypatch.setattr(lab_panel, "MAX_POINTS", 2)
-    points = summarize(read(ledger), left_out=set())["points"]
+    points = summarize(read(ledger)("all")(), left_out=set())["points"]
     assert len(points) == 2
     assert sum(p["tokens"] for p in points) == 2 * (120 + 11)
     assert points[-1]["at"] == 1_700_000_106.0
 
 
 def test_a_turn_left_out_of_the_snapshot_is_not_counted(ledger):
-    data = summarize(read(ledger), left_out={"t2"})
+    data = summarize(read(ledger)("all")(), left_out={"t2"})
     assert [row["calls"] for row in data["by_model"]] == [1, 1]
     assert len(data["approvals"]) == 2
 
@@ -150,7 +164,7 @@ def test_a_call_nobody_could_approve_is_an_audited_refusal():
 
 def test_a_snapshot_read_during_a_turn_leaves_it_out_and_replays_its_messages(ledger):
     replies = []
-    feed = PanelFeed(read=lambda scope: read(ledger))
+    feed = PanelFeed(read(ledger))
     events = turn("t2", at=1_700_000_100.0)  # already in the ledger, as a running turn's rows would be
     sent_before = [m for event in events[:4] for m in feed.live(event, None)]
 
@@ -164,7 +178,7 @@ def test_a_snapshot_read_during_a_turn_leaves_it_out_and_replays_its_messages(le
 
 def test_a_turn_starting_while_a_snapshot_is_read_is_left_out_of_it(ledger):
     replies = []
-    feed = PanelFeed(read=lambda scope: read(ledger))
+    feed = PanelFeed(read(ledger))
 
     async def scenario():
         feed.request("all", "r2", replies.append)  # read on a worker thread
@@ -179,19 +193,18 @@ def test_a_turn_starting_while_a_snapshot_is_read_is_left_out_of_it(ledger):
 
 
 def test_an_unreadable_ledger_is_one_line_in_an_empty_panel():
-    def broken(scope: str):
+    def broken():
         raise PermissionError("ledger.db: permission denied")
 
     replies = []
-    PanelFeed(read=broken).request("notebook", "r3", replies.append)
+    PanelFeed(lambda scope: broken).request("notebook", "r3", replies.append)
     assert replies[0]["error"] == "the ledger could not be read: PermissionError: ledger.db: permission denied"
     assert replies[0]["by_model"] == [] and replies[0]["points"] == []
 
 
 @pytest.mark.postgres
-def test_the_panel_reads_the_same_from_a_postgres_ledger_as_from_sqlite(tmp_path, postgres_server, monkeypatch):
+def test_the_panel_reads_the_same_from_a_postgres_ledger_as_from_sqlite(tmp_path, postgres_server):
     url = postgres_server.create_database()
-    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
     panels = {}
     for name, ledger_url in (("sqlite", None), ("postgres", url)):
         home = tmp_path / name
@@ -201,12 +214,10 @@ def test_the_panel_reads_the_same_from_a_postgres_ledger_as_from_sqlite(tmp_path
             for event in turn(turn_id, at=at):
                 recorder.handle(event)
         assert store.flush()
-        store.close()
-        monkeypatch.setenv("AGENT_MAGIC_HOME", str(home))
-        if ledger_url:
-            monkeypatch.setenv("AGENT_MAGIC_LEDGER_URL", ledger_url)
+        context = LedgerContext(store, "nb.ipynb", "alice")
         replies: list = []
-        PanelFeed().request("all", name, replies.append)  # the panel's own reader: the public views
+        PanelFeed(functools.partial(functools.partial, read_ledger, context)).request("all", name, replies.append)
+        store.close()
         (reply,) = replies
         assert reply["error"] is None
         panels[name] = {key: reply[key] for key in ("points", "by_model", "by_tool", "approvals")}
