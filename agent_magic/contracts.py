@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent_magic.config import setting
 from agent_magic.events import DecidedBy, Decision, ToolCall
@@ -27,6 +27,8 @@ class TurnSettings:
     max_tool_output_chars: int = setting("max_tool_output_chars")
     system_prompt: str = setting("system_prompt")
     max_cost: float | None = None  # the cell's --max-cost: dollars this turn may spend (the budget guard checks)
+    response_format: dict[str, Any] | None = None  # sent with each model call (--schema: a JSON schema)
+    answer_check: AnswerCheck | None = None  # checks the final answer; the model gets one round to repair it
 
 
 @dataclass(frozen=True)
@@ -112,4 +114,32 @@ class Pricing(Protocol):
 
     def __call__(self, model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float | None:
         """Dollars for one call of `model` with these token counts."""
+        ...
+
+
+@dataclass(frozen=True)
+class AnswerVerdict:
+    """What an `AnswerCheck` found in a final answer: the `value` it stands for, or a `problem`.
+
+    With a problem, `repair_prompt` is what the model reads to fix its answer, and `failure` the one
+    line the user reads when even the repaired answer is rejected.
+    """
+
+    value: Any = None
+    problem: str | None = None
+    repair_prompt: str = ""
+    failure: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the answer passed the check."""
+        return self.problem is None
+
+
+class AnswerCheck(Protocol):
+    """Checks a turn's final answer (e.g. `--schema`'s validation); the session gives the model one round to
+    repair a rejected answer, then ends the turn failed with the verdict's `failure`."""
+
+    def __call__(self, text: str) -> AnswerVerdict:
+        """The verdict on the final answer `text`."""
         ...

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_magic.contracts import Approver, Pricing, Totals, TurnContext, TurnGuard, TurnSettings
-from agent_magic.errors import AgentUsageError, LimitReached, ModelCallError, TurnStopped
+from agent_magic.errors import AgentUsageError, InvalidAnswer, LimitReached, ModelCallError, TurnStopped
 from agent_magic.events import (
+    AnswerChecked,
     ApprovalDecided,
     ApprovalRequested,
     AssistantMessage,
@@ -29,6 +30,7 @@ from agent_magic.events import (
     MessageAdded,
     MessageOrigin,
     ModelCallStarted,
+    ModelRequest,
     Notice,
     StateChanged,
     StreamRestarted,
@@ -142,6 +144,7 @@ class Session:
         partial: list[str] = []
         in_flight: list[dict[str, Any]] | None = None  # the request of a model call under way
         final, message, error = TurnState.COMPLETED, "", None
+        repaired = False  # the final answer's one repair round (settings.answer_check) was used
         try:
             model = self.client_for(settings.model)
             while True:
@@ -154,11 +157,15 @@ class Session:
                 for guard in self.guards:
                     guard.before_model_call(turn)
                 yield transition(TurnState.MODEL_STREAMING)
-                yield ModelCallStarted(**ids, step=turn.step, model=settings.model)
+                request = self._request(settings)
+                yield ModelCallStarted(**ids, step=turn.step, model=settings.model, request=request)
                 response: ModelResponse | None = None
                 partial.clear()
-                in_flight = self._request_messages(settings)
-                async for item in model.stream(in_flight, self.tools.openai_schemas()):
+                in_flight = request.messages
+                # Only a turn with an answer format passes one: models without structured output keep the
+                # two-argument call (test doubles, wrappers).
+                formats = {"response_format": request.response_format} if request.response_format else {}
+                async for item in model.stream(in_flight, request.tools, **formats):
                     if isinstance(item, TextPiece):
                         partial.append(item.text)
                         yield TextDelta(**ids, text=item.text)
@@ -173,10 +180,30 @@ class Session:
                 in_flight = None
                 yield self._append(ids, self._assistant_message(response), MessageOrigin.ANSWER)
                 yield AssistantMessage(
-                    **ids, text=response.text, tool_calls=response.tool_calls, finish_reason=response.finish_reason
+                    **ids,
+                    text=response.text,
+                    tool_calls=response.tool_calls,
+                    finish_reason=response.finish_reason,
+                    replayed=response.replayed,
                 )
                 if not response.tool_calls:
-                    break
+                    if settings.answer_check is None:
+                        break
+                    verdict = settings.answer_check(response.text)
+                    repairing = not verdict.ok and not repaired
+                    yield AnswerChecked(
+                        **ids, ok=verdict.ok, value=verdict.value, problem=verdict.problem or "", repairing=repairing
+                    )
+                    if verdict.ok:
+                        break
+                    if not repairing:
+                        raise InvalidAnswer(
+                            verdict.failure or verdict.problem or "invalid answer", answer=response.text
+                        )
+                    repaired = True
+                    repair = {"role": "user", "content": verdict.repair_prompt}
+                    yield self._append(ids, repair, MessageOrigin.ANSWER_REPAIR)
+                    continue
                 async for event in self._run_tools(turn, response.tool_calls, approver, transition):
                     yield event
         except asyncio.CancelledError as exc:
@@ -325,6 +352,16 @@ class Session:
         system = f"{settings.system_prompt}\n\n{UNTRUSTED_DATA_RULE}"
         return [{"role": "system", "content": system}, *self.messages]
 
+    def _request(self, settings: TurnSettings) -> ModelRequest:
+        """The next model call's request: the transcript so far, the tools on offer, the answer format."""
+        return ModelRequest(self._request_messages(settings), self.tools.openai_schemas(), settings.response_format)
+
+    def preview_request(self, prompt: str, settings: TurnSettings) -> ModelRequest:
+        """The request the first model call of a turn asking `prompt` would send, without sending it or
+        changing the transcript (`%%agent --estimate`)."""
+        request = self._request(settings)
+        return dataclasses.replace(request, messages=[*request.messages, {"role": "user", "content": prompt}])
+
     @staticmethod
     def _assistant_message(response: ModelResponse) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": response.text or None}
@@ -368,8 +405,8 @@ class Session:
 
     def _count(self, turn: TurnContext, usage: Usage) -> Usage:
         """Price a model call's usage and add it to the turn's and the session's totals."""
-        cost = None
-        if self.pricing is not None:
+        cost = 0.0 if usage.replayed else None  # a replayed answer was not sent, so nothing was billed
+        if self.pricing is not None and not usage.replayed:
             cost = self.pricing(usage.model, usage.input_tokens, usage.cached_tokens, usage.output_tokens)
         tokens = usage.input_tokens + usage.output_tokens
         turn.turn_used = turn.turn_used.with_model_call(tokens, cost)
@@ -412,7 +449,13 @@ class Session:
         self, ids: dict[str, str], model: str, response: ModelResponse, request: list[dict[str, Any]]
     ) -> Usage:
         usage = response.usage
-        timing = {"latency_s": response.latency_s, "ttft_s": response.ttft_s, "retries": response.retries}
+        timing = {
+            "latency_s": response.latency_s,
+            "ttft_s": response.ttft_s,
+            "retries": response.retries,
+            "served_model": response.model,
+            "replayed": response.replayed,
+        }
         if usage is None:
             # The server reported no usage: estimate from text length.
             output_chars = len(response.text) + sum(len(c.arguments) for c in response.tool_calls)

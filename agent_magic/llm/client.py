@@ -120,6 +120,17 @@ def _cause_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+def _rejects_response_format(exc: Exception) -> bool:
+    """Does the server refuse the request because of its `response_format` (a server without structured
+    output, or a schema its strict mode cannot take)?"""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+        return False
+    detail = _error_detail(exc.body).lower()
+    return "response_format" in detail or "json_schema" in detail
+
+
 def _names_unknown_model(detail: str, model: str) -> bool:
     """Does a 400/404 body say the model does not exist? (OpenAI, Ollama, vLLM, LiteLLM word it alike.)"""
     text = detail.lower()
@@ -149,6 +160,9 @@ class ModelClient:
         self.breaker = breaker
         self.limiter = limiter
         self._sdk: Any = None
+        # Cleared when the endpoint refused a `response_format`: the schema then travels in the
+        # instructions only (see structured.py), and the request is not refused again.
+        self.sends_response_format = True
 
     def _sdk_client(self) -> Any:
         if self._sdk is None:
@@ -172,7 +186,13 @@ class ModelClient:
         """The endpoint actually used (after the SDK's environment defaults)."""
         return str(self._sdk_client().base_url).rstrip("/")
 
-    async def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AsyncIterator[StreamItem]:
+    async def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        response_format: dict[str, Any] | None = None,
+    ) -> AsyncIterator[StreamItem]:
         """Send the request, retrying as the policy allows; yield `TextPiece`s as they arrive, a
         `RetryScheduled` before each retry, and finally one `ModelResponse` (with `retries`).
 
@@ -181,7 +201,7 @@ class ModelClient:
         """
         log = AttemptLog()
         async for item in retrying_stream(
-            lambda: self._guarded_attempt(messages, tools),
+            lambda: self._guarded_attempt(messages, tools, response_format),
             self.retry,
             log,
             is_output=lambda item: isinstance(item, TextPiece),
@@ -192,7 +212,7 @@ class ModelClient:
             yield item
 
     async def _guarded_attempt(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], response_format: dict[str, Any] | None
     ) -> AsyncIterator[TextPiece | ModelResponse]:
         """One attempt behind the rate limiter and the circuit breaker (which learns its outcome)."""
         if self.limiter is not None:
@@ -202,7 +222,7 @@ class ModelClient:
             breaker.before_call()
         settled = False
         try:
-            async for item in self._attempt(messages, tools):
+            async for item in self._attempt(messages, tools, response_format):
                 yield item
         except ModelCallError as exc:
             settled = True
@@ -216,14 +236,13 @@ class ModelClient:
             breaker.record_success()
 
     async def _attempt(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], response_format: dict[str, Any] | None
     ) -> AsyncIterator[TextPiece | ModelResponse]:
         """Send one request; yield `TextPiece`s as they arrive, then one `ModelResponse`.
 
         Raises `ModelCallError` on any failure, including a stream that ends without a finish_reason
         and the first-byte and whole-call limits.
         """
-        sdk = self._sdk_client()
         started = time.monotonic()
         call_deadline = started + self.settings.call_timeout
         first_deadline = min(started + self.settings.first_byte_timeout, call_deadline)
@@ -237,12 +256,9 @@ class ModelClient:
         }
         if tools:
             request["tools"] = tools
-        try:
-            stream = await self._within(sdk.chat.completions.create(**request), first_deadline, first_chunk=True)
-        except ModelCallError:
-            raise
-        except Exception as exc:
-            raise translate_error(exc, base_url=self.base_url, model=self.settings.model) from exc
+        if response_format is not None and self.sends_response_format:
+            request["response_format"] = response_format
+        stream = await self._open(request, first_deadline)
         got_chunk = False
         try:
             # One deadline scope for the whole stream, moved from the first-byte limit to the whole-call
@@ -280,7 +296,22 @@ class ModelClient:
             usage=accumulator.usage,
             latency_s=time.monotonic() - started,
             ttft_s=None if first_token_at is None else first_token_at - started,
+            model=accumulator.model,
         )
+
+    async def _open(self, request: dict[str, Any], first_deadline: float) -> Any:
+        """Send `request` and return the SDK's stream. A server that refuses the `response_format` is asked
+        once more without it, and is not sent one again (the instructions carry the schema too)."""
+        sdk = self._sdk_client()
+        try:
+            return await self._within(sdk.chat.completions.create(**request), first_deadline, first_chunk=True)
+        except ModelCallError:
+            raise
+        except Exception as exc:
+            if "response_format" in request and _rejects_response_format(exc):
+                self.sends_response_format = False
+                return await self._open({k: v for k, v in request.items() if k != "response_format"}, first_deadline)
+            raise translate_error(exc, base_url=self.base_url, model=self.settings.model) from exc
 
     async def _within(self, awaitable: Any, deadline: float, *, first_chunk: bool) -> Any:
         """Await `awaitable` until the monotonic `deadline`; past it, a `ModelTimeoutError` naming the

@@ -68,6 +68,7 @@ class ChunkAccumulator:
     text_parts: list[str] = field(default_factory=list)
     finish_reason: str | None = None
     usage: ReportedUsage | None = None
+    model: str | None = None  # the model the server says answered (its chunks' `model`)
     _calls: list[_PartialCall] = field(default_factory=list)
     _by_index: dict[int, _PartialCall] = field(default_factory=dict)
 
@@ -76,6 +77,9 @@ class ChunkAccumulator:
         usage = _get(chunk, "usage")
         if usage:
             self.usage = parse_usage(usage)
+        if self.model is None:  # servers repeat it on every chunk: read it once
+            model = _get(chunk, "model")
+            self.model = model if isinstance(model, str) and model else None
         new_text = ""
         for choice in _get(chunk, "choices") or ():
             delta = _get(choice, "delta") or {}
