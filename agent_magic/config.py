@@ -214,6 +214,45 @@ class AgentMagic(Configurable):
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values
 
+    # -- the notebook keeps the agent's work (issue 12) ------------------------------------------------
+    replay = Enum(
+        ["off", "auto", "strict"],
+        help="Replay recorded model calls instead of calling the model: 'auto' answers each recorded call from "
+        "its recording and calls the model on a miss; 'strict' never calls it (a miss fails the cell, naming it "
+        "and the reason); 'off'. Default: $AGENT_MAGIC_REPLAY (1 or auto, strict, 0 or off), else off.",
+    ).tag(config=True)
+    replay_dir = Unicode(
+        "",
+        help="Folder of the replay files (*agent-replay.jsonl) replay reads and %agent replay export writes. "
+        "Empty: $AGENT_MAGIC_REPLAY_DIR, else the notebook's folder (the working directory when the kernel "
+        "was not told its notebook).",
+    ).tag(config=True)
+    code_cells = Enum(
+        ["insert", "off"],
+        "insert",
+        help="'insert': the JupyterLab / Notebook 7 companion inserts the code each run_python ran as a tagged "
+        "code cell below the %%agent cell (never run again); 'off'. Without the companion: %agent cells.",
+    ).tag(config=True)
+    estimate_output_tokens = Int(
+        4096,
+        min=1,
+        help="Output tokens %%agent --estimate assumes at the top of its dollar range (answers may be shorter; "
+        "nothing caps them at this).",
+    ).tag(config=True)
+
+    @default("replay")
+    def _default_replay(self) -> str:
+        value = os.environ.get("AGENT_MAGIC_REPLAY", "").strip().lower()
+        modes = {"": "off", "0": "off", "off": "off", "false": "off", "no": "off"}
+        modes |= {"1": "auto", "auto": "auto", "on": "auto", "true": "auto", "yes": "auto", "strict": "strict"}
+        if value not in modes:
+            raise TraitError(f"AGENT_MAGIC_REPLAY must be 1 (or auto), strict or 0 (or off), not {value!r}")
+        return modes[value]
+
+    @default("replay_dir")
+    def _default_replay_dir(self) -> str:
+        return os.environ.get("AGENT_MAGIC_REPLAY_DIR", "")
+
 
 def setting(trait_name: str) -> Any:
     """A dataclass field whose default is the `AgentMagic` trait's default, linked to that trait so

@@ -11,18 +11,21 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
+from agent_magic.code_cells import CodeHistory
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
 from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.replay import ReplayLibrary
 
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
     # benchmarks/bench_stream.py): the methods below import them where they are used.
     from agent_magic.contracts import Totals, TurnSettings
     from agent_magic.llm.client import EndpointSettings, ModelClient
+    from agent_magic.llm.model import ChatModel
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
     from agent_magic.policy.approval import ApprovalGate
@@ -65,6 +68,11 @@ class AgentRuntime:
         # The usage ledger (SQLite rows, JSONL log); opened by the first event.
         self.ledger = KernelLedger(config, namespace)
         self.subscribers.append(self.ledger)
+        # Replay (issue 12): records every answered model call, and answers from recordings when on.
+        self.replay = ReplayLibrary(config, self.ledger)
+        self.subscribers.append(self.replay)
+        # The code run_python ran, per turn: inserted as cells, or shown by `%agent cells` (code_cells.py).
+        self.code_history = CodeHistory()
         # The task running the current `%%agent` cell, so a frontend's Stop can cancel it (see stop_turn).
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
@@ -172,12 +180,18 @@ class AgentRuntime:
         return ToolRegistry(builtin_tools(), linked=[CUSTOM_TOOLS])
 
     def turn_settings(
-        self, *, model: str | None = None, max_steps: int | None = None, max_cost: float | None = None
+        self,
+        *,
+        model: str | None = None,
+        max_steps: int | None = None,
+        max_cost: float | None = None,
+        **options: Any,
     ) -> TurnSettings:
-        """The settings for one turn: configuration, overridden by the cell's options."""
+        """The settings for one turn: configuration, overridden by the cell's options (`options`: other
+        `TurnSettings` fields a cell sets, e.g. `--schema`'s answer format)."""
         from agent_magic.contracts import TurnSettings
 
-        cell = {"model": model or self.config.model, "max_cost": max_cost}
+        cell = {"model": model or self.config.model, "max_cost": max_cost, **options}
         if max_steps is not None:
             cell["max_steps"] = max_steps
         return from_config(TurnSettings, self.config, **cell)
@@ -248,7 +262,11 @@ class AgentRuntime:
 
         return from_config(RetryPolicy, self.config)
 
-    def client_for(self, model: str) -> ModelClient:
+    def client_for(self, model: str) -> ChatModel:
+        """The model that answers a turn asking `model`: the live client, or replay's (`AgentMagic.replay`)."""
+        return self.replay.model_for(model, self.live_client)
+
+    def live_client(self, model: str) -> ModelClient:
         """A client for `model`, reused across turns so connections are pooled (made anew when its endpoint
         or a retry setting changed), behind the kernel's rate limiter and the endpoint's breaker."""
         endpoint = self.endpoint_for(model)

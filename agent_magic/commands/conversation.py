@@ -46,6 +46,9 @@ def last_error(ctx: CommandContext, _args: argparse.Namespace) -> None:
         chain.append(f"{type(error).__module__}.{type(error).__name__}: {error}")
         error = error.__cause__ or error.__context__
     print("\n".join("  caused by " + c if i else c for i, c in enumerate(chain)))
+    details = getattr(record.error, "details", "")  # e.g. the raw answer --schema rejected
+    if details:
+        print(details)
     attempts = getattr(record.error, "attempts", ())
     if attempts:
         print(f"attempts ({len(attempts)}):")
