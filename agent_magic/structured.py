@@ -152,8 +152,11 @@ def _location(loc: tuple[Any, ...], wrapped: bool) -> str:
 def _errors(exc: Any, wrapped: bool, *, with_input: bool) -> list[str]:
     lines = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            lines.append(f"the answer is not JSON ({error.get('ctx', {}).get('error', error['msg'])})")
+            continue
         line = f"{_location(error['loc'], wrapped)}: {error['msg']}"
-        if with_input and error.get("loc") and "input" in error:
+        if with_input and error.get("loc") and error.get("type") != "missing" and "input" in error:
             line += f" (got {json.dumps(error['input'], default=str)[:80]})"
         lines.append(line)
     return lines
@@ -185,6 +188,6 @@ class SchemaCheck:
                 ),
                 failure=(
                     f"the answer does not match {self.schema.label} even after a repair round ({problem}); "
-                    f"{self.output} was not bound"
+                    f"`{self.output}` was not bound"
                 ),
             )

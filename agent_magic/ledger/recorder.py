@@ -147,7 +147,7 @@ class LedgerRecorder:
         self.store.write(
             "INSERT INTO model_calls (session_id, turn_id, trace_id, at, step, model, input_tokens, cached_tokens, "
             "output_tokens, reasoning_tokens, cost_usd, latency_s, ttft_s, retries, estimated, status, cell_id, "
-            "execution_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "execution_count, replayed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *self._ids(event),
                 event.at,
@@ -165,6 +165,7 @@ class LedgerRecorder:
                 event.status,
                 turn.cell_id,
                 turn.execution_count,
+                int(event.replayed),
             ),
         )
 

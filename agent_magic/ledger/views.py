@@ -38,6 +38,7 @@ _MODEL_CALLS = {
     "status": "str",
     "cell_id": "str",
     "execution_count": "float",
+    "replayed": "int",
 }
 USAGE_COLUMNS = [
     "time",
@@ -58,6 +59,7 @@ USAGE_COLUMNS = [
     "trace_id",
     "cell_id",
     "execution_count",
+    "replayed",
 ]
 TOOL_COLUMNS = [
     "time",
@@ -144,7 +146,8 @@ def usage(
 ) -> pd.DataFrame:
     """One row per model call: time, session, turn, model, tokens (input, cached, output, reasoning),
     cost_usd (NaN when the model has no price), latency_s, ttft_s, retries, status, estimated (the server
-    reported no usage, tokens are a length estimate), trace_id, cell_id, execution_count.
+    reported no usage, tokens are a length estimate), trace_id, cell_id, execution_count, replayed (answered
+    from a replay recording: nothing was sent, cost 0).
 
     Example:
         >>> df = agent_magic.usage()                       # this notebook   # doctest: +SKIP
@@ -169,6 +172,7 @@ def usage(
     frame = frame.rename(columns=_RENAMES)
     frame["time"] = _times(frame["time"])
     frame["estimated"] = frame["estimated"].astype(bool)
+    frame["replayed"] = frame["replayed"].astype(bool)
     for column in ("step", "execution_count"):
         frame[column] = frame[column].astype("Int64")
     frame["cost_usd"] = frame["cost_usd"].astype(float)

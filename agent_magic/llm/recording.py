@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent_magic.events import ToolCall
@@ -46,7 +46,7 @@ class RequestFingerprint:
     tools: str
     response_format: str
     messages: tuple[str, ...]
-    chars: int = 0
+    chars: int = field(default=0, compare=False)
 
     @classmethod
     def of(
