@@ -56,14 +56,14 @@ _LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals")
 
 def __getattr__(name: str) -> object:
     """Lazy access to `usage()`, `tool_calls()`, `transcript()` (ledger.views), `session_totals()` and
-    `provenance()` (provenance.py)."""
+    `provenance()` (notebook_provenance.py)."""
     if name in _LEDGER_VIEWS:
         from agent_magic import kernel
         from agent_magic.ledger import views
 
         return getattr(kernel if name == "session_totals" else views, name)
     if name == "provenance":
-        from agent_magic.provenance import provenance
+        from agent_magic.notebook_provenance import provenance
 
         return provenance
     raise AttributeError(f"module 'agent_magic' has no attribute {name!r}")

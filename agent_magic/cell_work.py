@@ -2,7 +2,7 @@
 
 `CellWork.prepare` checks the cell's `-o NAME` and `--schema CLS` before anything is sent (one line
 each when wrong), and gives the turn its answer format. While the turn runs, its subscribers build the
-cell's provenance record (`provenance.py`), gather the code `run_python` ran (`code_cells.py`), and mark
+cell's provenance record (`notebook_provenance.py`), gather the code `run_python` ran (`code_cells.py`), and mark
 replayed answers and repair rounds in the cell; when it ends, `finish` binds `NAME`. `show_estimate` is
 `--estimate`: the next call's tokens and dollars, with nothing sent.
 """
@@ -18,7 +18,7 @@ from IPython.display import display
 
 from agent_magic.code_cells import CodeCellCollector, TurnCode
 from agent_magic.events import AnswerChecked, AssistantMessage, Event, EventSubscriber, TurnEnded, TurnState
-from agent_magic.provenance import ProvenanceCollector
+from agent_magic.notebook_provenance import ProvenanceCollector
 
 if TYPE_CHECKING:
     from agent_magic.contracts import TurnSettings

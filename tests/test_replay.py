@@ -196,7 +196,17 @@ def conversation(result: str) -> list[dict]:
             [{"role": "system", "content": "be verbose"}, {"role": "user", "content": "x"}],
             "the system prompt changed",
         ),
-        (conversation("a")[:2], conversation("a"), "the recording ends before this model call"),
+        (conversation("a")[:2], conversation("a"), "tool result differs (peek)"),
+        (
+            [{"role": "system", "content": "answer in JSON"}, {"role": "user", "content": "one"}],
+            [
+                SYSTEM,
+                {"role": "user", "content": "one"},
+                {"role": "assistant", "content": "{}"},
+                {"role": "user", "content": "two"},
+            ],
+            "prompt changed",
+        ),
         (
             [*conversation("a"), {"role": "assistant", "content": "ok"}, {"role": "user", "content": "more"}],
             [*conversation("a"), {"role": "assistant", "content": "OK!"}, {"role": "user", "content": "more"}],

@@ -64,8 +64,6 @@ def _differs_at(messages: list[dict[str, Any]], index: int) -> str:
     """Why a conversation left its recording at message `index`."""
     message = messages[index]
     role = message.get("role")
-    if role == "system":
-        return "the system prompt changed"
     if role == "user":
         last_user = max(i for i, m in enumerate(messages) if m.get("role") == "user")
         return "prompt changed" if index == last_user else "an earlier prompt of the conversation changed"
@@ -77,29 +75,35 @@ def _differs_at(messages: list[dict[str, Any]], index: int) -> str:
 def explain_miss(
     fingerprint: RequestFingerprint, messages: list[dict[str, Any]], candidates: Iterable[RequestFingerprint]
 ) -> str:
-    """Why no recording matches: compared with the recorded request sharing the longest start with it."""
+    """Why no recording matches: compared with the recorded request whose conversation (the system prompt
+    aside: `--schema` turns have their own) shares the longest start with this one."""
     best: RequestFingerprint | None = None
-    best_rank = (-1, False, False)
+    best_rank = (-1, False, False, False)
     for candidate in candidates:
         rank = (
-            _common_start(candidate.messages, fingerprint.messages),
+            _common_start(candidate.messages[1:], fingerprint.messages[1:]),
             candidate.model == fingerprint.model,
             candidate.tools == fingerprint.tools,
+            candidate.messages[:1] == fingerprint.messages[:1],
         )
         if rank > best_rank:
             best, best_rank = candidate, rank
     if best is None:
         return "nothing is recorded (no replay file next to the notebook, no live run in the ledger)"
-    shared = best_rank[0]
+    shared = best_rank[0] + 1  # messages in common, counting the system prompt's place
     if shared < min(len(best.messages), len(fingerprint.messages)):
         return _differs_at(messages, shared)
-    if best.messages != fingerprint.messages:
-        return "the recording ends before this model call"
+    if shared < len(fingerprint.messages):
+        # The conversation goes on past the recording: past its recorded answer, what came next is new.
+        after_answer = shared + 1 if messages[shared].get("role") == "assistant" else shared
+        return _differs_at(messages, min(after_answer, len(messages) - 1))
     if best.model != fingerprint.model:
         return f"the model changed (recorded with {best.model})"
     if best.tools != fingerprint.tools:
         return "the tools on offer changed"
-    return "the answer format (--schema) changed"
+    if best.response_format != fingerprint.response_format:
+        return "the answer format (--schema) changed"
+    return "the system prompt changed"
 
 
 def prompt_head(messages: list[dict[str, Any]]) -> str:
