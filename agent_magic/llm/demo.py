@@ -259,7 +259,9 @@ def demo_reply(request: dict[str, Any], *, chunk_delay: float = 0.0) -> StreamRe
     """Decide the demo model's streamed reply to one Chat Completions request."""
     messages: list[dict[str, Any]] = request.get("messages", [])
     offered = {t["function"]["name"] for t in request.get("tools") or [] if t.get("type") == "function"}
+    # Like a real server, count the tool definitions and the answer format as prompt too.
     prompt_chars = sum(len(_as_text(m.get("content"))) for m in messages)
+    prompt_chars += len(json.dumps(request.get("tools") or [])) + len(json.dumps(request.get("response_format") or ""))
     user_index = _last_user_index(messages)
     prompt = _as_text(messages[user_index].get("content")) if user_index >= 0 else ""
     answered = messages[user_index + 1 :]
