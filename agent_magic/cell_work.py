@@ -2,15 +2,15 @@
 
 `CellWork.prepare` checks the cell's `-o NAME` and `--schema CLS` before anything is sent (one line
 each when wrong), and gives the turn its answer format. While the turn runs, its subscribers build the
-cell's provenance record (`notebook_provenance.py`), gather the code `run_python` ran (`code_cells.py`), and mark
-replayed answers and repair rounds in the cell; when it ends, `finish` binds `NAME`. `show_estimate` is
-`--estimate`: the next call's tokens and dollars, with nothing sent.
+cell's provenance record (`notebook_provenance.py`), gather the code `run_python` ran
+(`code_cells.py`), and mark replayed answers and repair rounds in the cell; when it ends, `finish`
+binds `NAME`. `show_estimate` is `--estimate`: the next call's tokens and dollars, with nothing sent.
 """
 
 from __future__ import annotations
 
 import keyword
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -38,13 +38,13 @@ class CellWork:
 
     runtime: AgentRuntime
     namespace: dict[str, Any]
+    provenance: ProvenanceCollector
+    code: CodeCellCollector
     output: str | None = None
     schema: AnswerSchema | None = None
-    provenance: ProvenanceCollector = field(default_factory=ProvenanceCollector)
-    code: CodeCellCollector | None = None
-    _answer: str | None = None
-    _value: Any = None
-    _checked: bool = False
+    _answer: str | None = None  # the latest assistant message's text
+    _value: Any = None  # the value of the latest answer that passed --schema's check
+    _valid: bool = False
     _replayed: int = 0
 
     @classmethod
@@ -69,10 +69,10 @@ class CellWork:
         return cls(
             runtime,
             namespace,
-            output,
-            schema,
             ProvenanceCollector(output=described),
             CodeCellCollector(runtime.code_history, publish),
+            output,
+            schema,
         )
 
     def settings(self) -> dict[str, Any]:
@@ -91,7 +91,7 @@ class CellWork:
     @property
     def subscribers(self) -> list[EventSubscriber]:
         """The cell's own subscribers to its turn's events."""
-        return [self, self.provenance, *([self.code] if self.code is not None else [])]
+        return [self, self.provenance, self.code]
 
     def turn_metadata(self) -> dict[str, Any]:
         """The provenance record the renderer attaches to the cell's final output."""
@@ -103,12 +103,10 @@ class CellWork:
             self._answer = event.text
             self._replayed += int(event.replayed)
         elif isinstance(event, AnswerChecked):
-            self._checked, self._value = event.ok, event.value
-            if event.repairing:
-                _note(
-                    f"⟳ the answer does not match `{self.schema.label if self.schema else '?'}` ({event.problem}); "
-                    "the model was asked to fix it"
-                )
+            self._valid, self._value = event.ok, event.value
+            if event.repairing and self.schema is not None:
+                label, problem = self.schema.label, event.problem
+                _note(f"⟳ the answer does not match `{label}` ({problem}); the model was asked to fix it")
         elif isinstance(event, TurnEnded) and self._replayed:
             calls = "call" if self._replayed == 1 else "calls"
             _note(f"↺ replayed: {self._replayed} model {calls} answered from the recording, nothing was sent")
@@ -118,7 +116,7 @@ class CellWork:
         if self.output is None or ended is None or ended.state is not TurnState.COMPLETED:
             return
         if self.schema is not None:
-            if self._checked:
+            if self._valid:
                 self.namespace[self.output] = self._value
         elif self._answer is not None:
             self.namespace[self.output] = self._answer

@@ -1,16 +1,17 @@
 """Provenance in the saved notebook: how each answer was made, in the agent cell's output metadata.
 
-`ProvenanceCollector` (one per `%%agent` cell) builds a compact record from the turn's events; the notebook
-renderer attaches it as `metadata["agent_magic"]` to the turn's final output, which every frontend saves
-with the notebook. `provenance("analysis.ipynb")` reads the records back as a DataFrame, one row a turn.
+`ProvenanceCollector` (one per `%%agent` cell) builds a compact record from the turn's events; the
+notebook renderer attaches it as `metadata["agent_magic"]` to the turn's final output, which every
+frontend saves with the notebook. `provenance("analysis.ipynb")` reads the records back as a
+DataFrame, one row a turn.
 
 The record (schema version 1, documented in docs/reproducibility.md): `v`, `version` (of agent_magic),
 `turn_id`, `session_id`, `cell_id`, `state`, `started` (ISO 8601, UTC), `duration_s`, `model`
 (`requested`, and `answered`: the models the server named), `steps`, `tokens` (`input`, `cached`,
 `output`, `reasoning`), `cost_usd` (of the priced calls; null when none had a price), `cost_complete`
-(every call priced), `replayed` (calls
-answered from a replay recording), `tools` (per call: `name`, `arguments` with secrets masked and long
-values cut, `status`, `duration_s`, `decision`, `decided_by`), and `output` (`-o NAME`, `--schema`).
+(every call priced), `replayed` (calls answered from a replay recording), `tools` (per call: `name`,
+`arguments` with secrets masked and long values cut, `status`, `duration_s`, `decision`,
+`decided_by`), and `output` (`-o NAME`, `--schema`).
 No tool results and no transcript: it stays small, and it is plain JSON, so nbformat accepts it.
 """
 
@@ -260,8 +261,8 @@ def provenance(notebook: str | os.PathLike[str] | dict[str, Any]) -> pd.DataFram
 
     Columns: cell (index), cell_id, execution_count, turn, session, state, started (UTC), duration_s,
     model (requested), answered_by, steps, input/cached/output/reasoning_tokens, cost_usd (of the priced
-    calls, NaN when none had a price), cost_complete, replayed_calls, tool_calls, tools (names), output (`-o NAME`),
-    agent_magic_version.
+    calls, NaN when none had a price), cost_complete, replayed_calls, tool_calls, tools (names), output
+    (`-o NAME`), agent_magic_version.
 
     Example:
         >>> agent_magic.provenance("analysis.ipynb")[["cell", "model", "cost_usd", "tools"]]   # doctest: +SKIP

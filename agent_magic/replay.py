@@ -12,6 +12,7 @@ or `AgentMagic.replay_dir`), which win, and from the ledger, where every answere
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,15 @@ if TYPE_CHECKING:
     from agent_magic.ledger.kernel_ledger import KernelLedger
     from agent_magic.llm.model import ChatModel
 
-REPLAY_MODES = ("off", "auto", "strict")
+
+@dataclass(frozen=True)
+class Export:
+    """What `%agent replay export` did: the file, the recordings written from the ledger, and those kept
+    from the file as it was."""
+
+    path: Path
+    written: int
+    kept: int
 
 
 class ReplayLibrary:
@@ -42,8 +51,9 @@ class ReplayLibrary:
         self.ledger = ledger
         self.recorder = ReplayRecorder(lambda: ledger.store)
         self.sessions: list[str] = []  # this kernel's sessions, in order: what `export` writes
-        # Replay files by path, re-read when their size or time changes.
+        # Replay files by path, re-read when their size or time changes, and their recordings by key.
         self._files: dict[Path, tuple[tuple[int, int], list[Recording]]] = {}
+        self._index: tuple[tuple[tuple[int, int], ...], dict[str, Recording]] = ((), {})
 
     @property
     def mode(self) -> str:
@@ -81,9 +91,12 @@ class ReplayLibrary:
         return result
 
     def _file_index(self) -> dict[str, Recording]:
-        return {
-            recording.fingerprint.key: recording for recordings in self.files().values() for recording in recordings
-        }
+        files = self.files()
+        stamps = tuple(self._files[path][0] for path in files)
+        if stamps != self._index[0]:
+            index = {recording.fingerprint.key: recording for recordings in files.values() for recording in recordings}
+            self._index = (stamps, index)
+        return self._index[1]
 
     def find(self, fingerprint: RequestFingerprint) -> Recording | None:
         """The recording of this request: from a replay file, else from the ledger."""
@@ -115,13 +128,22 @@ class ReplayLibrary:
         name = f"{notebook.stem}.{SUFFIX}" if notebook.suffix == ".ipynb" else SUFFIX
         return self.folder() / name
 
-    def export(self, path: Path | None = None, *, everything: bool = False) -> tuple[Path, int]:
+    def export(self, path: Path | None = None, *, everything: bool = False, replace: bool = False) -> Export:
         """Write this kernel's recordings (`everything`: the notebook's, from every kernel) to `path`
-        (default: `default_export_path()`); returns the path and how many were written."""
+        (default: `default_export_path()`), keeping the recordings the file already has unless `replace`.
+        Nothing is written when there is nothing to export."""
         store = self.ledger.store
         if everything:
             recordings = notebook_recordings(store, self.ledger.notebook)
         else:
             recordings = session_recordings(store, self.sessions)
-        target = (path or self.default_export_path()).expanduser()
-        return target, write_replay_file(target, recordings)
+        target = (path or self.default_export_path()).expanduser().resolve()
+        if not recordings:
+            return Export(target, 0, 0)
+        new_keys = {recording.fingerprint.key for recording in recordings}
+        kept = []
+        if target.exists() and not replace:
+            # An export from a partial run must not drop the other cells' recordings.
+            kept = [r for r in read_replay_file(target) if r.fingerprint.key not in new_keys]
+        write_replay_file(target, [*kept, *recordings])
+        return Export(target, len(recordings), len(kept))

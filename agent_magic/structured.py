@@ -133,7 +133,8 @@ def resolve_schema(expression: str, namespace: dict[str, Any]) -> AnswerSchema:
 
     try:
         if match.group("inner"):
-            wrapper = create_model(f"{target.__name__}List", **{LIST_KEY: (list[target], ...)})  # type: ignore[call-overload, valid-type]
+            fields: dict[str, Any] = {LIST_KEY: (list[target], ...)}  # type: ignore[valid-type]
+            wrapper = create_model(f"{target.__name__}List", **fields)
             return AnswerSchema(f"list[{dotted}]", TypeAdapter(wrapper), to_strict_json_schema(wrapper), wrapped=True)
         adapter = TypeAdapter(target)
         strict = to_strict_json_schema(target if issubclass(target, BaseModel) else adapter)

@@ -251,7 +251,7 @@ def test_a_miss_on_the_same_conversation_names_the_model_tools_or_format_that_ch
 # -- recording from a turn's events ------------------------------------------------------------------------
 
 
-def run_recorded_turn(store: LedgerStore, model: ScriptedModel, workspace: Path, prompt: str = "peek at a") -> list:
+def run_recorded_turn(store: LedgerStore, model, workspace: Path, *, subscribers: list | None = None) -> list:
     def peek(path: str) -> str:
         """Read a file."""
         return "seen " + path
@@ -262,11 +262,11 @@ def run_recorded_turn(store: LedgerStore, model: ScriptedModel, workspace: Path,
         context=ToolContext(workspace),
         pricing=lambda *args: 1.0,
     )
-    subscribers = [LedgerRecorder(store, notebook="nb.ipynb"), ReplayRecorder(lambda: store)]
+    subscribers = subscribers or [LedgerRecorder(store, notebook="nb.ipynb"), ReplayRecorder(lambda: store)]
 
     async def run():
         events = []
-        async for event in session.run_turn(prompt, TurnSettings(model="m")):
+        async for event in session.run_turn("peek at a", TurnSettings(model="m")):
             for subscriber in subscribers:
                 subscriber.handle(event)
             events.append(event)
@@ -361,3 +361,21 @@ def test_a_bad_replay_environment_value_is_one_line(monkeypatch):
     monkeypatch.setenv("AGENT_MAGIC_REPLAY", "sometimes")
     with pytest.raises(Exception, match="AGENT_MAGIC_REPLAY must be 1 .*not 'sometimes'"):
         AgentMagic().replay  # noqa: B018
+
+
+def test_an_export_keeps_what_the_file_had_and_never_writes_an_empty_file(tmp_path, workspace):
+    library = library_at(tmp_path)
+    path = tmp_path / "analysis.agent-replay.jsonl"
+    earlier = recording(fingerprint({"role": "user", "content": "an earlier cell"}), "earlier")
+    write_replay_file(path, [earlier])
+    assert library.export().written == 0 and read_replay_file(path) == [earlier], "nothing recorded yet"
+
+    model = ScriptedModel()
+    model.add_text("new answer")
+    store = library.ledger.store
+    run_recorded_turn(store, model, workspace, subscribers=[LedgerRecorder(store, notebook="nb"), library])
+    done = library.export()
+
+    assert (done.path, done.written, done.kept) == (path, 1, 1)
+    assert [r.text for r in read_replay_file(path)] == ["earlier", "new answer"]
+    assert library.export(replace=True).kept == 0 and [r.text for r in read_replay_file(path)] == ["new answer"]

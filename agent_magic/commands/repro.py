@@ -13,9 +13,13 @@ def replay(ctx: CommandContext, args: argparse.Namespace) -> None:
     `status`: the replay mode and the recordings it would use."""
     library = ctx.runtime.replay
     if args.action == "export":
-        path, count = library.export(Path(args.path) if args.path else None, everything=args.all)
-        calls = "call" if count == 1 else "calls"
-        print(f"Wrote {count} recorded model {calls} to {path}")
+        done = library.export(Path(args.path) if args.path else None, everything=args.all, replace=args.replace)
+        if not done.written:
+            print("Nothing to export: no model call of this kernel was recorded yet (run the notebook first).")
+            return
+        calls = "call" if done.written == 1 else "calls"
+        kept = f", and kept {done.kept} from the file (--replace drops them)" if done.kept else ""
+        print(f"Wrote {done.written} recorded model {calls} to {done.path}{kept}")
         print("Commit it next to the notebook; AGENT_MAGIC_REPLAY=strict then replays the notebook with no model.")
         return
     print(f"replay: {library.mode} (AgentMagic.replay; $AGENT_MAGIC_REPLAY)")
@@ -48,6 +52,7 @@ COMMANDS = (
             Argument.of("action", choices=["export", "status"], help="export the recordings, or show the status"),
             Argument.of("path", nargs="?", help="the file to write (default: NOTEBOOK.agent-replay.jsonl)"),
             Argument.of("--all", action="store_true", help="export the notebook's recordings from every kernel"),
+            Argument.of("--replace", action="store_true", help="drop the recordings the file already has"),
         ),
     ),
     Subcommand("cells", "the code the latest turn ran with run_python, as the next cell", cells),

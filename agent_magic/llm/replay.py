@@ -31,18 +31,6 @@ class Recordings(Protocol):
         ...
 
 
-def _pieces(text: str) -> list[str]:
-    """The recorded text in word-sized pieces, so a replayed answer streams like a live one."""
-    pieces, start = [], 0
-    for index, char in enumerate(text):
-        if char in " \n":
-            pieces.append(text[start : index + 1])
-            start = index + 1
-    if start < len(text):
-        pieces.append(text[start:])
-    return pieces
-
-
 def _common_start(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     count = 0
     for left, right in zip(a, b, strict=False):
@@ -143,8 +131,8 @@ class ReplayModel:
             async for item in self._miss(fingerprint, messages, tools, response_format):
                 yield item
             return
-        for piece in _pieces(recording.text):
-            yield TextPiece(piece)
+        if recording.text:  # at once: there is nothing to wait for
+            yield TextPiece(recording.text)
         yield ModelResponse(
             text=recording.text,
             tool_calls=recording.tool_calls,
