@@ -141,5 +141,4 @@ def show_estimate(runtime: AgentRuntime, prompt: str, settings: TurnSettings, *,
     if fresh:
         request = replace(request, messages=[request.messages[0], request.messages[-1]])
     calibration = calibrate(runtime.ledger.store, settings.model)
-    price = runtime.prices().price_for(settings.model)
-    print(estimate(request, calibration, price, runtime.config.estimate_output_tokens).render())
+    print(estimate(request, calibration, runtime.cost, runtime.config.estimate_output_tokens).render())

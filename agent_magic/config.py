@@ -16,6 +16,7 @@ from agent_magic.prompts import DEFAULT_SYSTEM_PROMPT
 
 DEMO_MODEL = "demo"
 FALLBACK_MODEL = "gpt-4.1-mini"
+TELEMETRY_MODES = ("off", "otlp")  # telemetry (issue 15)
 Settings = TypeVar("Settings")
 
 
@@ -57,13 +58,19 @@ def _check_prices(_name: str, value: dict[str, Any]) -> None:
 
 
 def _check_budget(name: str, value: dict[str, Any]) -> None:
-    from agent_magic.policy.budget import Limits
+    from agent_magic.policy.limits import Limits
 
     Limits.parse(name.removesuffix("_budget"), value)
 
 
+def _check_mcp_servers(_name: str, value: dict[str, Any]) -> None:
+    from agent_magic.tools.mcp.config import check_servers
+
+    check_servers(value)
+
+
 def _check_permissions(_name: str, value: dict[str, Any]) -> None:
-    from agent_magic.policy.approval_rules import parse_permissions
+    from agent_magic.policy.permissions import parse_permissions
 
     parse_permissions(value)
 
@@ -175,6 +182,31 @@ class AgentMagic(Configurable):
         help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.',
     ).tag(config=True)
 
+    # -- telemetry (issue 15)
+    telemetry = Enum(
+        TELEMETRY_MODES,
+        help="OpenTelemetry traces and metrics of every turn: 'off' (nothing is imported or sent) or 'otlp' "
+        "(exported as the standard OTEL_EXPORTER_OTLP_* variables say, or through a TracerProvider you set "
+        "globally; needs the 'otel' extra). Default: $AGENT_MAGIC_TELEMETRY, else off.",
+    ).tag(config=True)
+    telemetry_content = Bool(
+        False,
+        help="Also put prompts, answers, tool arguments and tool results on the spans (secrets masked). "
+        "Off by default: traces then carry only names, ids, timings, token counts and costs.",
+    ).tag(config=True)
+    # -- end telemetry
+
+    # -- MCP and prices (issue 14) ----------------------------------------------------------------------
+    mcp_servers = CheckedDict(
+        _check_mcp_servers,
+        help='MCP servers, merged over .mcp.json in the workspace (same shape as its "mcpServers"): '
+        '{"git": {"command": "uvx", "args": ["mcp-server-git"]}, "docs": {"url": "https://…/mcp", '
+        '"headers": {"Authorization": "Bearer ${DOCS_TOKEN}"}}}. ${VAR} is read from the environment.',
+    ).tag(config=True)
+    mcp_startup_timeout = Seconds(
+        30.0, help="Seconds an MCP server may take to start and list its tools before it counts as failed."
+    ).tag(config=True)
+
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("AGENT_MAGIC_MODEL") or FALLBACK_MODEL
@@ -194,6 +226,16 @@ class AgentMagic(Configurable):
             raise TraitError(f"AGENT_MAGIC_HEADLESS_APPROVAL must be deny, allow or error, not {value!r}")
         return value
 
+    # -- telemetry (issue 15)
+    @default("telemetry")
+    def _default_telemetry(self) -> str:
+        value = os.environ.get("AGENT_MAGIC_TELEMETRY", "off").strip().lower() or "off"
+        if value not in TELEMETRY_MODES:
+            raise TraitError(f"AGENT_MAGIC_TELEMETRY must be off or otlp, not {value!r}")
+        return value
+
+    # -- end telemetry
+
     @property
     def workspace_path(self) -> Path:
         """The workspace as a resolved path."""
@@ -205,12 +247,16 @@ class AgentMagic(Configurable):
             self.api_key or self.base_url or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
         )
 
+    def model_base_url(self) -> str | None:
+        """The model endpoint's base URL as the openai SDK resolves it (None: OpenAI's)."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
     def effective_settings(self) -> dict[str, Any]:
         """Every setting with its current value; the API key is masked."""
         values: dict[str, Any] = {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         values["api_key"] = f"…{key[-4:]} (set)" if key else "(not set)"
-        values["base_url"] = self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI default)"
+        values["base_url"] = self.model_base_url() or "(OpenAI default)"
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values
 

@@ -18,8 +18,8 @@ from agent_magic.events import ModelRequest
 from agent_magic.llm.recording import canonical_json
 
 if TYPE_CHECKING:
+    from agent_magic.contracts import Pricing
     from agent_magic.ledger.store import LedgerStore
-    from agent_magic.llm.pricing import ModelPrice
 
 DEFAULT_CHARS_PER_TOKEN = 4.0  # a common rule of thumb for English text and JSON with BPE tokenizers
 
@@ -64,18 +64,12 @@ class Estimate:
     parts: list[tuple[str, int]]  # (what, tokens)
     calibration: Calibration
     output_tokens: int
-    price: ModelPrice | None
+    dollars: tuple[float, float] | None  # (the input alone, the input and the assumed output); None: no price
 
     @property
     def input_tokens(self) -> int:
         """The whole request, in tokens."""
         return sum(tokens for _, tokens in self.parts)
-
-    def dollars(self) -> tuple[float, float] | None:
-        """(input only, input + the assumed output) in dollars; None without a price."""
-        if self.price is None:
-            return None
-        return self.price.cost(self.input_tokens, 0, 0), self.price.cost(self.input_tokens, 0, self.output_tokens)
 
     def render(self) -> str:
         """The estimate as a few lines of plain text."""
@@ -83,7 +77,7 @@ class Estimate:
         lines = [f"Estimate of the next call to {self.model} (nothing was sent):"]
         lines += [f"  {label:<{width}}  {tokens:>9,} tokens" for label, tokens in self.parts]
         lines.append(f"  {'input':<{width}}  {self.input_tokens:>9,} tokens")
-        dollars = self.dollars()
+        dollars = self.dollars
         if dollars is None:
             lines.append(f"  cost: no price for {self.model} (set AgentMagic.prices to price it)")
         else:
@@ -102,8 +96,9 @@ def _tokens(chars: int, calibration: Calibration) -> int:
     return math.ceil(chars / calibration.chars_per_token) if chars else 0
 
 
-def estimate(request: ModelRequest, calibration: Calibration, price: ModelPrice | None, output_tokens: int) -> Estimate:
-    """The estimate of sending `request` (system prompt first, the new prompt last)."""
+def estimate(request: ModelRequest, calibration: Calibration, pricing: Pricing, output_tokens: int) -> Estimate:
+    """The estimate of sending `request` (system prompt first, the new prompt last) to the calibration's
+    model, priced by `pricing` (the session's `Pricing`)."""
     system, *history, prompt = request.messages
     parts = [
         ("system prompt", len(canonical_json(system))),
@@ -114,4 +109,7 @@ def estimate(request: ModelRequest, calibration: Calibration, price: ModelPrice 
     if request.response_format is not None:
         parts.append(("answer format (--schema)", len(canonical_json(request.response_format))))
     measured = [(label, _tokens(chars, calibration)) for label, chars in parts]
-    return Estimate(calibration.model, measured, calibration, output_tokens, price)
+    model, input_tokens = calibration.model, sum(tokens for _, tokens in measured)
+    low, high = pricing(model, input_tokens, 0, 0), pricing(model, input_tokens, 0, output_tokens)
+    dollars = None if low is None or high is None else (low, high)
+    return Estimate(model, measured, calibration, output_tokens, dollars)

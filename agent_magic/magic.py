@@ -216,15 +216,23 @@ class AgentMagics(Magics):
             runtime.new_session()
         if runtime.replay.mode == "off":  # replayed turns may need no endpoint at all
             runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
+        notices = await runtime.prepare_tools()  # MCP servers start first, so --approve can name their tools
         from agent_magic.ui.approval_askers import cell_approver
 
         session = runtime.session
-        approver = cell_approver(runtime.gate, session.tools.names(), self.shell, runtime.config, args.approve)
+        try:
+            approver = cell_approver(runtime.gate, session.tools.names(), self.shell, runtime.config, args.approve)
+        except AgentError:
+            if notices:  # e.g. why the MCP server of a tool --approve names is not running
+                print("\n".join(notices))
+            raise
         renderer = self._renderer(work.turn_metadata)
         subscribers = [renderer, *runtime.subscribers, *work.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
         ended: TurnEnded | None = None
-        turn = session.run_turn(prompt, settings, approver=approver, cell_id=cell_id, execution_count=execution_count)
+        turn = session.run_turn(
+            prompt, settings, approver=approver, cell_id=cell_id, execution_count=execution_count, notices=notices
+        )
         runtime.turn_task, runtime.stop_requested = asyncio.current_task(), False
         try:
             async with _signal_heartbeat():
@@ -292,6 +300,8 @@ def unregister(shell: InteractiveShell) -> None:
     shell.set_custom_exc((), None)
     unregister_code_magics(shell)
     magics = shell.magics_manager.registry.pop(MAGICS_NAME, None)
+    if magics is not None:
+        magics.runtime.close()
     lab_comm.detach(shell, getattr(magics, "lab_comm", None))
     shell.magics_manager.magics["cell"].pop("agent", None)
     shell.magics_manager.magics["line"].pop("agent", None)

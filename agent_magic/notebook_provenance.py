@@ -141,8 +141,8 @@ class ProvenanceCollector:
         else:
             self._priced += 1
             self._cost += event.cost_usd
-        if event.served_model and event.served_model not in self._answered:
-            self._answered.append(event.served_model)
+        if event.response_model and event.response_model not in self._answered:
+            self._answered.append(event.response_model)
         self._replayed += int(event.replayed)
 
     def _entry(self, call: ToolCall) -> _ToolEntry:

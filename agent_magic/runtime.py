@@ -15,10 +15,12 @@ from agent_magic.code_cells import CodeHistory
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
+from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
 from agent_magic.llm.rate_limit import TokenBucket
 from agent_magic.replay import ReplayLibrary
+from agent_magic.telemetry import TelemetrySwitch
 
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
@@ -29,10 +31,11 @@ if TYPE_CHECKING:
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
     from agent_magic.policy.approval import ApprovalGate
-    from agent_magic.policy.approval_rules import PermissionRules
-    from agent_magic.policy.budget import Limits
+    from agent_magic.policy.limits import Limits
+    from agent_magic.policy.permissions import PermissionRules
     from agent_magic.session import Session
     from agent_magic.tools.context import ToolContext
+    from agent_magic.tools.mcp.manager import McpManager
     from agent_magic.tools.registry import ToolRegistry
 
 NO_MODEL_MESSAGE = (
@@ -73,10 +76,20 @@ class AgentRuntime:
         self.subscribers.append(self.replay)
         # The code run_python ran, per turn: inserted as cells, or shown by `%agent cells` (code_cells.py).
         self.code_history = CodeHistory()
+        # -- telemetry (issue 15): OpenTelemetry export of each turn; the SDK loads only once it is on.
+        self.telemetry = TelemetrySwitch(
+            config,
+            base_url_for=lambda model: self.live_client(model).base_url,
+            user=current_user(),
+            notebook=self.ledger.notebook,
+        )
+        self.subscribers.append(self.telemetry)
+        # -- end telemetry
         # The task running the current `%%agent` cell, so a frontend's Stop can cancel it (see stop_turn).
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
         self._session: Session | None = None
+        self._mcp: McpManager | None = None
         self._gate: ApprovalGate | None = None
         self._prices: PriceTable | None = None
         self._rules: PermissionRules | None = None
@@ -84,7 +97,7 @@ class AgentRuntime:
         config.observe(self._clients_changed, names=CLIENT_TRAITS)
         config.observe(self._limiter_changed, names=["requests_per_second", "requests_burst"])
         config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
-        config.observe(self._prices_changed, names=["prices"])
+        config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
         config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget"])
         config.observe(self._tool_settings_changed, names=["max_tool_output_chars", "shell_sandbox", "shell_network"])
@@ -172,12 +185,33 @@ class AgentRuntime:
         return True
 
     def tool_registry(self) -> ToolRegistry:
-        """The tools offered to the model: the built-ins, and live, the notebook's `@agent_magic.tool`s."""
+        """The tools offered to the model: the built-ins, and live, the running MCP servers' tools and
+        the notebook's `@agent_magic.tool`s (a notebook tool wins a name both use)."""
         from agent_magic.tools.builtins import builtin_tools
         from agent_magic.tools.custom import CUSTOM_TOOLS
         from agent_magic.tools.registry import ToolRegistry
 
-        return ToolRegistry(builtin_tools(), linked=[CUSTOM_TOOLS])
+        return ToolRegistry(builtin_tools(), linked=[self.mcp.tools, CUSTOM_TOOLS])
+
+    # -- MCP servers (issue 14): their lifecycle belongs to the runtime ---------------------------------
+
+    @property
+    def mcp(self) -> McpManager:
+        """The kernel's MCP servers (nothing starts until a turn finds one configured)."""
+        if self._mcp is None:
+            from agent_magic.tools.mcp.manager import McpManager
+
+            self._mcp = McpManager(self.config)
+        return self._mcp
+
+    async def prepare_tools(self) -> list[str]:
+        """Before a turn: start (or restart) the configured MCP servers; returns lines for the cell."""
+        return await self.mcp.prepare()
+
+    def close(self) -> None:
+        """Release what the kernel holds beyond a turn: stop the MCP servers (`%unload_ext`)."""
+        if self._mcp is not None:
+            self._mcp.close()
 
     def turn_settings(
         self,
@@ -190,7 +224,10 @@ class AgentRuntime:
         """The settings for one turn: configuration, overridden by the cell's options (`options`: other
         `TurnSettings` fields a cell sets, e.g. `--schema`'s answer format)."""
         from agent_magic.contracts import TurnSettings
+        from agent_magic.llm.pricing import warm_up
 
+        warm_up()  # the price catalogue loads in the background while the turn starts (issue 14)
+        self.telemetry.prepare_turn()  # telemetry (issue 15): one line, before the turn, if it cannot run
         cell = {"model": model or self.config.model, "max_cost": max_cost, **options}
         if max_steps is not None:
             cell["max_steps"] = max_steps
@@ -201,7 +238,7 @@ class AgentRuntime:
     def permission_rules(self) -> PermissionRules:
         """`AgentMagic.permissions`, parsed once per change."""
         if self._rules is None:
-            from agent_magic.policy.approval_rules import parse_permissions
+            from agent_magic.policy.permissions import parse_permissions
 
             self._rules = parse_permissions(self.config.permissions)
         return self._rules
@@ -209,7 +246,7 @@ class AgentRuntime:
     def limits(self) -> dict[str, Limits]:
         """The configured budgets by scope (turn, session, day), parsed once per change."""
         if self._limits is None:
-            from agent_magic.policy.budget import SCOPES, Limits
+            from agent_magic.policy.limits import SCOPES, Limits
 
             self._limits = {scope: Limits.parse(scope, getattr(self.config, f"{scope}_budget")) for scope in SCOPES}
         return self._limits
@@ -223,11 +260,12 @@ class AgentRuntime:
     # -- prices ----------------------------------------------------------------------------------------
 
     def prices(self) -> PriceTable:
-        """The price table with the current `AgentMagic.prices` overrides."""
+        """The price table with the current `AgentMagic.prices` overrides, for the configured endpoint
+        (its base URL picks the provider whose prices apply)."""
         if self._prices is None:
             from agent_magic.llm.pricing import PriceTable
 
-            self._prices = PriceTable(self.config.prices)
+            self._prices = PriceTable(self.config.prices, base_url=self.config.model_base_url())
         return self._prices
 
     def cost(self, model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float | None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ from agent_magic.events import (
 )
 from agent_magic.llm.model import ChatModel, ModelResponse, TextPiece
 from agent_magic.llm.retry import RetryScheduled
-from agent_magic.policy.approval_rules import call_subject
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import UNTRUSTED_DATA_RULE
 from agent_magic.tools.registry import ToolRegistry
@@ -112,12 +113,15 @@ class Session:
         approver: Approver | None = None,
         cell_id: str | None = None,
         execution_count: int | None = None,
+        notices: Sequence[str] = (),
     ) -> AsyncIterator[Event]:
         """Run one user turn to its end, yielding events; the last event is always `TurnEnded`.
 
-        `approver` decides this turn's calls that need a decision (None: they are refused). On
-        cancellation (kernel interrupt, Stop) the transcript is repaired, `TurnEnded(CANCELLED)` is
-        yielded, and the caller is expected to re-raise `asyncio.CancelledError`.
+        `approver` decides this turn's calls that need a decision (None: they are refused). `notices`
+        are lines for the user about how the turn was prepared (MCP servers started or failing), yielded
+        as `Notice` events after `TurnStarted`. On cancellation (kernel interrupt, Stop) the transcript
+        is repaired, `TurnEnded(CANCELLED)` is yielded, and the caller is expected to re-raise
+        `asyncio.CancelledError`.
         """
         turn = TurnContext(
             session_id=self.session_id, turn_id=uuid.uuid4().hex[:12], settings=settings, session_used=self.used
@@ -136,10 +140,14 @@ class Session:
             **ids,
             prompt=prompt,
             model=settings.model,
-            trace_id=uuid.uuid4().hex,
+            # 128 random bits, a valid W3C/OpenTelemetry trace id: telemetry exports the turn under it. Not a
+            # uuid4, whose fixed version bits would skew trace-id-ratio samplers.
+            trace_id=secrets.token_hex(16),
             cell_id=cell_id,
             execution_count=execution_count,
         )
+        for line in notices:
+            yield Notice(**ids, message=line)
         yield self._append(ids, {"role": "user", "content": prompt}, MessageOrigin.PROMPT)
         partial: list[str] = []
         in_flight: list[dict[str, Any]] | None = None  # the request of a model call under way
@@ -247,6 +255,7 @@ class Session:
         """Run one step's tool calls: those needing no decision concurrently, the others one by one in
         order, each through the approver. Each result joins the transcript as soon as it exists."""
         ids = {"session_id": turn.session_id, "turn_id": turn.turn_id}
+        calls = tuple(self._routed(call) for call in calls)
         gated = [c for c in calls if self._needs_decision(c, approver)]
         unattended = [c for c in calls if c not in gated]
         if unattended:
@@ -323,6 +332,12 @@ class Session:
         if not decision.approved:
             why = f": {decision.reason}" if decision.reason else ""
             yield ToolResult.failure("denied", f"{call.name} was denied ({decision.decided_by}){why}")
+
+    def _routed(self, call: ToolCall) -> ToolCall:
+        """`call` naming the MCP server its tool belongs to, if any (read before it runs: a server that
+        crashes during the call withdraws its tools)."""
+        tool = self.tools.get(call.name)
+        return dataclasses.replace(call, server=tool.server) if tool is not None and tool.server else call
 
     def _admit(self, turn: TurnContext, call: ToolCall) -> None:
         """Let the guards stop the turn before `call` runs, then count it as used."""
@@ -453,7 +468,6 @@ class Session:
             "latency_s": response.latency_s,
             "ttft_s": response.ttft_s,
             "retries": response.retries,
-            "served_model": response.model,
             "replayed": response.replayed,
         }
         if usage is None:
@@ -465,6 +479,7 @@ class Session:
                 model=model,
                 input_tokens=input_tokens,
                 output_tokens=max(1, output_tokens),
+                response_model=response.response_model,
                 estimated=True,
                 **timing,
             )
@@ -475,6 +490,7 @@ class Session:
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            response_model=response.response_model,
             **timing,
         )
 

@@ -200,7 +200,7 @@ REQUEST = ModelRequest(
 
 
 def test_the_estimate_splits_the_request_into_its_parts():
-    result = estimate(REQUEST, Calibration("gpt-4.1-mini", 4.0, 0), PriceTable().price_for("gpt-4.1-mini"), 1000)
+    result = estimate(REQUEST, Calibration("gpt-4.1-mini", 4.0, 0), PriceTable().cost, 1000)
     parts = dict(result.parts)
     assert list(parts) == ["system prompt", "tools (1)", "history (2 messages)", "new prompt"]
     assert parts["system prompt"] > parts["new prompt"] > 0
@@ -208,23 +208,26 @@ def test_the_estimate_splits_the_request_into_its_parts():
 
 
 def test_the_dollar_range_runs_from_the_input_alone_to_the_input_and_the_assumed_output():
-    price = PriceTable().price_for("gpt-4.1-mini")
-    result = estimate(REQUEST, Calibration("gpt-4.1-mini", 4.0, 0), price, 1000)
-    low, high = result.dollars()
+    prices = PriceTable({"gpt-4.1-mini": {"input": 0.4, "output": 1.6}})
+    result = estimate(REQUEST, Calibration("gpt-4.1-mini", 4.0, 0), prices.cost, 1000)
+    low, high = result.dollars
     assert low == pytest.approx(result.input_tokens * 0.4 / 1e6)
     assert high == pytest.approx(low + 1000 * 1.6 / 1e6)
     assert f"${low:.4f} for the input … ${high:.4f} with up to 1,000 output tokens" in result.render()
 
 
 def test_an_unpriced_model_says_no_price_never_zero_dollars():
-    text = estimate(REQUEST, Calibration("llama3.1", 4.0, 0), None, 1000).render()
+    text = estimate(REQUEST, Calibration("llama3.1", 4.0, 0), PriceTable().cost, 1000).render()
     assert "no price for llama3.1" in text and "$0" not in text
 
 
 def test_the_estimate_says_it_is_one_and_on_what_basis():
-    text = estimate(REQUEST, Calibration("m", 3.21, 12), None, 10).render()
+    def no_price(*args):
+        return None
+
+    text = estimate(REQUEST, Calibration("m", 3.21, 12), no_price, 10).render()
     assert "An estimate, not a count: 3.21 characters per token, calibrated on 12 recorded calls of m" in text
-    assert "rule of thumb" in estimate(REQUEST, Calibration("m", 4.0, 0), None, 10).render()
+    assert "rule of thumb" in estimate(REQUEST, Calibration("m", 4.0, 0), no_price, 10).render()
 
 
 def test_an_empty_ledger_calibrates_to_the_default(tmp_path):

@@ -146,7 +146,7 @@ def test_a_hit_streams_the_recorded_answer_flagged_replayed():
     response = items[-1]
     assert isinstance(response, ModelResponse) and response.replayed
     assert response.tool_calls == tuple(calls) and response.finish_reason == "tool_calls"
-    assert (response.usage, response.model) == (ReportedUsage(30, 5), "m-2026-01-01")
+    assert (response.usage, response.response_model) == (ReportedUsage(30, 5), "m-2026-01-01")
 
 
 def test_a_strict_miss_names_the_cell_by_its_prompt_and_the_reason_and_sends_nothing():

@@ -239,4 +239,4 @@ def test_the_server_named_model_is_kept_on_the_response(model_server, script):
     script.add_text("hi")
     client = ModelClient(EndpointSettings(model="m", base_url=model_server.base_url, api_key="k"))
     response = asyncio.run(_stream(client, None))
-    assert response.model == "m", "the loopback server answers with the model it was asked for"
+    assert response.response_model == "m", "the loopback server answers with the model it was asked for"

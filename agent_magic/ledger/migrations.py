@@ -82,6 +82,14 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
 
 
+@migration(2)
+def m002_tool_call_server(db: sqlite3.Connection) -> None:
+    """The MCP server a tool call went to (NULL for built-in and notebook tools), on tool calls and
+    approval decisions (issue 14). Plain ALTER TABLE, portable to other SQL backends."""
+    db.execute("ALTER TABLE tool_calls ADD COLUMN server TEXT")
+    db.execute("ALTER TABLE approvals ADD COLUMN server TEXT")
+
+
 def _run_statements(db: sqlite3.Connection, script: str) -> None:
     """Run `;`-separated DDL one statement at a time (`executescript` would commit the open transaction)."""
     for statement in script.split(";"):
@@ -115,8 +123,8 @@ def migrate(db: sqlite3.Connection) -> int:
     return applied
 
 
-@migration(2)
-def m002_replay_records(db: sqlite3.Connection) -> None:
+@migration(3)
+def m003_replay_records(db: sqlite3.Connection) -> None:
     """Replay: one row per answered model call with what replay needs (the request's digests, the answer,
     the tokens the server reported, NULL when it reported none, and the request's size), and
     `model_calls.replayed` for calls answered from a recording."""

@@ -75,7 +75,7 @@ class ReplayRecorder:
             mask_secrets(event.text),
             tuple(ToolCall(c.call_id, c.name, mask_secrets(c.arguments)) for c in event.tool_calls),
             event.finish_reason,
-            served_model=usage.served_model if usage is not None else None,
+            response_model=usage.response_model if usage is not None else None,
         )
         fp = call.fingerprint
         tokens: tuple[int | None, ...] = (None, None, None, None)  # the server reported none: nothing to replay

@@ -296,7 +296,7 @@ class ModelClient:
             usage=accumulator.usage,
             latency_s=time.monotonic() - started,
             ttft_s=None if first_token_at is None else first_token_at - started,
-            model=accumulator.model,
+            response_model=accumulator.model,
         )
 
     async def _open(self, request: dict[str, Any], first_deadline: float) -> Any:

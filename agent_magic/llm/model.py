@@ -33,7 +33,7 @@ class ModelResponse:
     latency_s: float
     ttft_s: float | None
     retries: int = 0
-    model: str | None = None  # the model the server says answered, when it said
+    response_model: str | None = None  # the model the server says answered (None: it did not say)
     replayed: bool = False  # answered from a replay recording (llm/replay.py), not by a server
 
 

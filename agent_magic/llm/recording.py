@@ -80,7 +80,7 @@ class Recording:
     tool_calls: tuple[ToolCall, ...]
     finish_reason: str
     usage: ReportedUsage | None = None
-    served_model: str | None = None
+    response_model: str | None = None
 
     def answer_json(self) -> dict[str, Any]:
         """The answer as plain JSON: text, tool calls as [id, name, arguments], finish reason, model."""
@@ -88,7 +88,7 @@ class Recording:
             "text": self.text,
             "tool_calls": [[c.call_id, c.name, c.arguments] for c in self.tool_calls],
             "finish_reason": self.finish_reason,
-            "model": self.served_model,
+            "model": self.response_model,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -140,7 +140,7 @@ class ReplayModel:
             usage=recording.usage,
             latency_s=0.0,
             ttft_s=None,
-            model=recording.served_model,
+            response_model=recording.response_model,
             replayed=True,
         )
 
