@@ -178,9 +178,10 @@ class NotebookRenderer:
     def close(self) -> None:
         """Flush whatever is pending; attach the turn's metadata (`turn_metadata`) to its final output."""
         self._end_message()
-        if self._turn_metadata is None:
+        record = self._turn_metadata() if self._turn_metadata is not None else None
+        if not record:  # no callable, or a turn that never started: nothing to attach
             return
-        metadata = {"agent_magic": self._turn_metadata()}
+        metadata = {"agent_magic": record}
         if self._last is None:  # the turn showed nothing: a (blank) output of its own carries the metadata
             self._show({"text/plain": ""}, raw=True, metadata=metadata)
         else:
