@@ -122,9 +122,18 @@ def _recording(row: tuple[Any, ...]) -> Recording:
     return Recording.from_json(data)
 
 
+# Replay looks recordings up on the event loop, before a model call: it does not wait long for the
+# writer's queue (which holds only this kernel's newest rows, never needed by the call being answered).
+LOOKUP_WAIT_S = 0.5
+
+
 def find_recording(store: LedgerStore, key: str) -> Recording | None:
     """The latest recording of the request `key` in the ledger."""
-    rows = store.query(f"SELECT {_COLUMNS} FROM replay_records WHERE request_key = ? ORDER BY at DESC LIMIT 1", (key,))
+    rows = store.query(
+        f"SELECT {_COLUMNS} FROM replay_records WHERE request_key = ? ORDER BY at DESC LIMIT 1",
+        (key,),
+        wait=LOOKUP_WAIT_S,
+    )
     return _recording(rows[0]) if rows else None
 
 
