@@ -211,6 +211,9 @@ class AgentMagics(Magics):
             model=args.model, max_steps=args.max_steps, max_cost=args.max_cost, **work.settings()
         )
         if args.estimate:
+            notices = await runtime.prepare_tools()  # the MCP servers' tools are part of what a call sends
+            if notices:
+                print("\n".join(notices))
             return show_estimate(runtime, prompt, settings, fresh=args.new)
         if args.new:
             runtime.new_session()

@@ -477,7 +477,7 @@ class Session:
         self, ids: dict[str, str], model: str, response: ModelResponse, request: list[dict[str, Any]]
     ) -> Usage:
         usage = response.usage
-        timing = {
+        facts = {
             "latency_s": response.latency_s,
             "ttft_s": response.ttft_s,
             "retries": response.retries,
@@ -494,7 +494,7 @@ class Session:
                 output_tokens=max(1, output_tokens),
                 response_model=response.response_model,
                 estimated=True,
-                **timing,
+                **facts,
             )
         return Usage(
             **ids,
@@ -504,7 +504,7 @@ class Session:
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
             response_model=response.response_model,
-            **timing,
+            **facts,
         )
 
     def _record_result(
