@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from kernel_harness import RealKernel
+from mcp_helpers import time_entry
 
 from agent_magic.ui import lab_protocol
 
@@ -171,6 +172,22 @@ def test_estimate_calibrates_on_recorded_calls_and_prices_the_range(kernel, scri
     assert "calibrated on 1 recorded call of test-model in the ledger" in run.text
     assert "with up to 4,096 output tokens" in run.text
     assert len(script.requests) == 1
+
+
+def test_estimate_counts_the_tools_of_the_mcp_servers_it_starts(kernel, script):
+    def tools_offered(run) -> int:
+        (line,) = [line for line in run.text.splitlines() if line.strip().startswith("tools (")]
+        return int(line.split("(", 1)[1].split(")", 1)[0])
+
+    builtin = tools_offered(kernel.execute("%%agent --estimate\nWhat time is it?"))
+    kernel.execute("%config AgentMagic.mcp_startup_timeout = 120")  # the machine may be busy: not under test here
+    kernel.execute(f"%config AgentMagic.mcp_servers = {{'time': {time_entry()!r}}}")
+
+    run = kernel.execute("%%agent --estimate\nWhat time is it?")
+
+    assert run.status == "ok", run.text
+    assert tools_offered(run) == builtin + 2, f"the time server's get_current_time and convert_time: {run.text}"
+    assert script.requests == []
 
 
 # -- replay -----------------------------------------------------------------------------------------------
