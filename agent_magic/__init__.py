@@ -55,13 +55,12 @@ _LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals")
 
 
 def __getattr__(name: str) -> object:
-    """Lazy access to `usage()`, `tool_calls()`, `transcript()` (ledger.views), `session_totals()` and
+    """Lazy access to `usage()`, `tool_calls()`, `transcript()` and `session_totals()` (see `kernel`), and
     `provenance()` (notebook_provenance.py)."""
     if name in _LEDGER_VIEWS:
         from agent_magic import kernel
-        from agent_magic.ledger import views
 
-        return getattr(kernel if name == "session_totals" else views, name)
+        return kernel.session_totals if name == "session_totals" else kernel.public_view(name)
     if name == "provenance":
         from agent_magic.notebook_provenance import provenance
 
