@@ -51,16 +51,18 @@ def tool(function: Any = None, *, name: str | None = None, destructive: bool = F
 
 
 # The ledger's pandas views, imported on first access so `import agent_magic` stays light.
-_LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals")
+_LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals", "sessions")
 
 
 def __getattr__(name: str) -> object:
-    """Lazy access to `usage()`, `tool_calls()`, `transcript()` and `session_totals()` (see `kernel`), and
-    `provenance()` (notebook_provenance.py)."""
+    """Lazy access to `usage()`, `tool_calls()`, `transcript()`, `session_totals()` and `sessions()` (see
+    `kernel`), and `provenance()` (notebook_provenance.py)."""
     if name in _LEDGER_VIEWS:
         from agent_magic import kernel
 
-        return kernel.session_totals if name == "session_totals" else kernel.public_view(name)
+        if name in ("session_totals", "sessions"):
+            return getattr(kernel, name)
+        return kernel.public_view(name)
     if name == "provenance":
         from agent_magic.notebook_provenance import provenance
 

@@ -21,7 +21,6 @@ from agent_magic.events import AnswerChecked, AssistantMessage, Event, EventSubs
 from agent_magic.notebook_provenance import ProvenanceCollector
 
 if TYPE_CHECKING:
-    from agent_magic.contracts import TurnSettings
     from agent_magic.runtime import AgentRuntime
     from agent_magic.structured import AnswerSchema
     from agent_magic.ui.lab_comm import LabCommPublisher
@@ -132,13 +131,27 @@ def _insert_cells(publisher: LabCommPublisher) -> Any:
     return publish
 
 
-def show_estimate(runtime: AgentRuntime, prompt: str, settings: TurnSettings, *, fresh: bool) -> None:
-    """Print what the next model call would send for `prompt` (`fresh`: as the first of a new
-    conversation), in tokens and dollars; nothing is sent and the conversation does not change."""
+async def show_estimate(runtime: AgentRuntime, args: Any, prompt: str, work: CellWork) -> None:
+    """`%%agent --estimate`: print what the next model call of this cell would send for `prompt`, in tokens
+    and dollars. Nothing is sent and nothing changes: not the conversation, nor which one is current (with
+    `--new`, the first call of a fresh conversation is estimated)."""
     from agent_magic.estimate import calibrate, estimate
 
+    current = runtime.conversations.current_name
+    if args.session and args.session != current and not args.new:
+        raise UsageError(
+            f"--estimate previews the current conversation ({current}): run %agent session {args.session} "
+            "first, or add --new to estimate a fresh one"
+        )
+    notices = await runtime.prepare_tools()  # the MCP servers' tools are part of what a call sends
+    settings = runtime.turn_settings(
+        model=args.model, max_steps=args.max_steps, max_cost=args.max_cost, **work.settings()
+    )
+    notices = [*notices, *runtime.instructions.take_notices()]  # e.g. AGENTS.md cut to its size cap
+    if notices:
+        print("\n".join(notices))
     request = runtime.session.preview_request(prompt, settings)
-    if fresh:
+    if args.new:
         request = replace(request, messages=[request.messages[0], request.messages[-1]])
     calibration = calibrate(runtime.ledger.store, settings.model)
     print(estimate(request, calibration, runtime.cost, runtime.config.estimate_output_tokens).render())

@@ -97,3 +97,21 @@ def session_totals(session: str | None = None, *, home: str | None = None) -> di
         session = runtime.session.session_id if runtime is not None else None
     with ledger_context(home) as context:
         return read_session_totals(context.store, session)
+
+
+def sessions(*, home: str | None = None) -> Any:
+    """This notebook's named conversations as a pandas DataFrame, one row per name: name, current, turns,
+    tokens, cost_usd (NaN when unpriced), last_used (UTC), session, forked_from (as `%agent sessions`).
+
+    Example:
+        >>> agent_magic.sessions()[["name", "turns", "cost_usd"]]   # doctest: +SKIP
+    """
+    from agent_magic.conversation.book import conversation_rows, sessions_frame
+    from agent_magic.ledger.conversations import ConversationArchive
+
+    runtime = current_runtime() if home is None else None
+    if runtime is not None:
+        return sessions_frame(runtime.conversations.table())
+    with ledger_context(home) as (store, notebook, user):
+        archive = ConversationArchive(lambda: store, notebook=notebook, user=user)
+        return sessions_frame(conversation_rows(archive.listing(), {}, None))

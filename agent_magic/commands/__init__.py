@@ -6,11 +6,13 @@ A feature adds its subcommands in its own module and lists them here.
 
 from __future__ import annotations
 
-from agent_magic.commands import conversation, mcp, repro, settings, usage
+from agent_magic.commands import conversation, mcp, repro, sessions, settings, undo, usage
 from agent_magic.commands.table import CommandContext, Subcommand
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     *conversation.COMMANDS,
+    *sessions.COMMANDS,
+    *undo.COMMANDS,
     *settings.COMMANDS,
     *usage.COMMANDS,
     *mcp.COMMANDS,
