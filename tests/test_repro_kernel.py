@@ -174,6 +174,15 @@ def test_estimate_calibrates_on_recorded_calls_and_prices_the_range(kernel, scri
     assert len(script.requests) == 1
 
 
+def test_estimate_of_another_session_is_one_line_and_switches_nothing(kernel, script):
+    run = kernel.execute("%%agent --estimate --session other\nhello")
+
+    assert one_line_error(run).startswith("--estimate previews the current conversation (default)")
+    runtime = "get_ipython().magics_manager.registry['AgentMagics'].runtime"
+    assert value(kernel, f"{runtime}.conversations.current_name") == "default"
+    assert script.requests == []
+
+
 def test_estimate_counts_the_tools_of_the_mcp_servers_it_starts(kernel, script):
     def tools_offered(run) -> int:
         (line,) = [line for line in run.text.splitlines() if line.strip().startswith("tools (")]
