@@ -74,6 +74,13 @@ class Tool:
             "function": {"name": self.name, "description": self.description, "parameters": parameters},
         }
 
+    @functools.cached_property
+    def request_schema(self) -> dict[str, Any]:
+        """`openai_schema()`, built once: a tool never changes (redefining one makes a new `Tool`), and
+        building the schema through pydantic costs more than the rest of a short request. Shared by every
+        request: read it, never change it."""
+        return self.openai_schema()
+
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check `arguments` against the schema and return them converted to the annotated types."""
         from pydantic import ValidationError
@@ -158,23 +165,38 @@ class ToolRegistry:
     `linked` registries are consulted live, after this one's own tools: the session's registry links
     the notebook's `@agent_magic.tool` registry, so a tool defined in a later cell is offered at once.
     A tool of this registry shadows a linked one of the same name.
+
+    The merged view and the request's `tools` list are cached per tool set: each registry counts its
+    changes, and a change here or in a linked registry rebuilds them on next use.
     """
 
     def __init__(self, tools: Iterable[Tool] = (), *, linked: Iterable[ToolRegistry] = ()) -> None:
         self._tools: dict[str, Tool] = {}
         self._linked = list(linked)
+        self._changes = 0
+        self._merged: tuple[tuple[int, ...], dict[str, Tool]] | None = None
+        self._schemas: tuple[tuple[int, ...], list[dict[str, Any]]] | None = None
         for tool in tools:
             self.add(tool)
 
     def add(self, tool: Tool) -> None:
         """Add or replace a tool (a notebook may redefine a custom tool while iterating on it)."""
         self._tools[tool.name] = tool
+        self._changes += 1
+
+    def _version(self) -> tuple[int, ...]:
+        """Changes of this registry and of every registry it links: equal versions, equal tool sets."""
+        return (self._changes, *(n for registry in self._linked for n in registry._version()))
 
     def _all(self) -> dict[str, Tool]:
-        merged: dict[str, Tool] = {}
-        for registry in self._linked:
-            merged.update(registry._all())
-        return {**self._tools, **{name: tool for name, tool in merged.items() if name not in self._tools}}
+        version = self._version()
+        if self._merged is None or self._merged[0] != version:
+            merged: dict[str, Tool] = {}
+            for registry in self._linked:
+                merged.update(registry._all())
+            tools = {**self._tools, **{name: tool for name, tool in merged.items() if name not in self._tools}}
+            self._merged = (version, tools)
+        return self._merged[1]
 
     def get(self, name: str) -> Tool | None:
         """The tool called `name`, or None."""
@@ -194,5 +216,8 @@ class ToolRegistry:
         return list(self._all())
 
     def openai_schemas(self) -> list[dict[str, Any]]:
-        """The `tools` list for a Chat Completions request."""
-        return [tool.openai_schema() for tool in self._all().values()]
+        """The `tools` list for a Chat Completions request (its entries are shared: do not change them)."""
+        version = self._version()
+        if self._schemas is None or self._schemas[0] != version:
+            self._schemas = (version, [tool.request_schema for tool in self._all().values()])
+        return list(self._schemas[1])

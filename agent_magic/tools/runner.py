@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agent_magic.events import ToolCall
-from agent_magic.policy.secrets import mask_secrets
+from agent_magic.policy.secrets import SecretMasker, secret_masker
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import cap_text, frame_for_model
 from agent_magic.tools.registry import ToolArgumentsError, ToolRegistry
@@ -26,20 +26,21 @@ TOOL_THREADS = 32
 _tool_executor = concurrent.futures.ThreadPoolExecutor(max_workers=TOOL_THREADS, thread_name_prefix="agent-tool")
 
 
-def _masked(value: Any) -> Any:
+def _masked(value: Any, mask: SecretMasker) -> Any:
     """`value` with every credential-like environment value replaced by `***`, at any depth."""
     if isinstance(value, str):
-        return mask_secrets(value)
+        return mask(value)
     if isinstance(value, dict):
-        return {_masked(k): _masked(v) for k, v in value.items()}
+        return {_masked(k, mask): _masked(v, mask) for k, v in value.items()}
     if type(value) in (list, tuple):
-        return type(value)(_masked(v) for v in value)
+        return type(value)(_masked(v, mask) for v in value)
     return value
 
 
 def mask_result(result: ToolResult) -> ToolResult:
     """The result with secrets masked in its data and message (tool output never carries a key)."""
-    return replace(result, data=_masked(result.data), error_message=_masked(result.error_message))
+    mask = secret_masker()
+    return replace(result, data=_masked(result.data, mask), error_message=_masked(result.error_message, mask))
 
 
 async def _call_in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -92,5 +93,5 @@ async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext,
 def present(call: ToolCall, result: ToolResult, *, max_chars: int) -> ToolOutcome:
     """Serialise, cap and frame a result for the model."""
     # Masked again as text: a value JSON can only show by its repr may still hold a secret.
-    text, truncated = cap_text(mask_secrets(result.to_json()), max_chars)
+    text, truncated = cap_text(secret_masker()(result.to_json()), max_chars)
     return ToolOutcome(result=result, content=frame_for_model(call.name, text), truncated=truncated)
