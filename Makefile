@@ -71,6 +71,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_parallel_tools.py
 	$(BIN)/python benchmarks/bench_approval.py
 	$(BIN)/python benchmarks/bench_ledger.py
+	$(BIN)/python benchmarks/bench_telemetry.py
 	$(BIN)/python benchmarks/fault_summary.py
 
 clean:

@@ -16,6 +16,7 @@ from agent_magic.prompts import DEFAULT_SYSTEM_PROMPT
 
 DEMO_MODEL = "demo"
 FALLBACK_MODEL = "gpt-4.1-mini"
+TELEMETRY_MODES = ("off", "otlp")  # telemetry (issue 15)
 Settings = TypeVar("Settings")
 
 
@@ -57,13 +58,13 @@ def _check_prices(_name: str, value: dict[str, Any]) -> None:
 
 
 def _check_budget(name: str, value: dict[str, Any]) -> None:
-    from agent_magic.policy.budget import Limits
+    from agent_magic.policy.limits import Limits
 
     Limits.parse(name.removesuffix("_budget"), value)
 
 
 def _check_permissions(_name: str, value: dict[str, Any]) -> None:
-    from agent_magic.policy.approval_rules import parse_permissions
+    from agent_magic.policy.permissions import parse_permissions
 
     parse_permissions(value)
 
@@ -175,6 +176,20 @@ class AgentMagic(Configurable):
         help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.',
     ).tag(config=True)
 
+    # -- telemetry (issue 15)
+    telemetry = Enum(
+        TELEMETRY_MODES,
+        help="OpenTelemetry traces and metrics of every turn: 'off' (nothing is imported or sent) or 'otlp' "
+        "(exported as the standard OTEL_EXPORTER_OTLP_* variables say, or through a TracerProvider you set "
+        "globally; needs the 'otel' extra). Default: $AGENT_MAGIC_TELEMETRY, else off.",
+    ).tag(config=True)
+    telemetry_content = Bool(
+        False,
+        help="Also put prompts, answers, tool arguments and tool results on the spans (secrets masked). "
+        "Off by default: traces then carry only names, ids, timings, token counts and costs.",
+    ).tag(config=True)
+    # -- end telemetry
+
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("AGENT_MAGIC_MODEL") or FALLBACK_MODEL
@@ -193,6 +208,16 @@ class AgentMagic(Configurable):
         if value not in ("deny", "allow", "error"):
             raise TraitError(f"AGENT_MAGIC_HEADLESS_APPROVAL must be deny, allow or error, not {value!r}")
         return value
+
+    # -- telemetry (issue 15)
+    @default("telemetry")
+    def _default_telemetry(self) -> str:
+        value = os.environ.get("AGENT_MAGIC_TELEMETRY", "off").strip().lower() or "off"
+        if value not in TELEMETRY_MODES:
+            raise TraitError(f"AGENT_MAGIC_TELEMETRY must be off or otlp, not {value!r}")
+        return value
+
+    # -- end telemetry
 
     @property
     def workspace_path(self) -> Path:

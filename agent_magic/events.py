@@ -197,6 +197,7 @@ class Usage(Event):
     estimated: bool = False
     status: str = "ok"
     cost_usd: float | None = None  # from the price table in force; None when the model has no price
+    response_model: str | None = None  # the model the server says answered (a dated snapshot, a deployment)
 
 
 class MessageOrigin(enum.StrEnum):

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import EventSubscriber
+from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
 from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.telemetry import TelemetrySwitch
 
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
     from agent_magic.policy.approval import ApprovalGate
-    from agent_magic.policy.approval_rules import PermissionRules
-    from agent_magic.policy.budget import Limits
+    from agent_magic.policy.limits import Limits
+    from agent_magic.policy.permissions import PermissionRules
     from agent_magic.session import Session
     from agent_magic.tools.context import ToolContext
     from agent_magic.tools.registry import ToolRegistry
@@ -65,6 +67,15 @@ class AgentRuntime:
         # The usage ledger (SQLite rows, JSONL log); opened by the first event.
         self.ledger = KernelLedger(config, namespace)
         self.subscribers.append(self.ledger)
+        # -- telemetry (issue 15): OpenTelemetry export of each turn; the SDK loads only once it is on.
+        self.telemetry = TelemetrySwitch(
+            config,
+            base_url_for=lambda model: self.client_for(model).base_url,
+            user=current_user(),
+            notebook=self.ledger.notebook,
+        )
+        self.subscribers.append(self.telemetry)
+        # -- end telemetry
         # The task running the current `%%agent` cell, so a frontend's Stop can cancel it (see stop_turn).
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
@@ -177,6 +188,7 @@ class AgentRuntime:
         """The settings for one turn: configuration, overridden by the cell's options."""
         from agent_magic.contracts import TurnSettings
 
+        self.telemetry.prepare_turn()  # telemetry (issue 15): one line, before the turn, if it cannot run
         cell = {"model": model or self.config.model, "max_cost": max_cost}
         if max_steps is not None:
             cell["max_steps"] = max_steps
@@ -187,7 +199,7 @@ class AgentRuntime:
     def permission_rules(self) -> PermissionRules:
         """`AgentMagic.permissions`, parsed once per change."""
         if self._rules is None:
-            from agent_magic.policy.approval_rules import parse_permissions
+            from agent_magic.policy.permissions import parse_permissions
 
             self._rules = parse_permissions(self.config.permissions)
         return self._rules
@@ -195,7 +207,7 @@ class AgentRuntime:
     def limits(self) -> dict[str, Limits]:
         """The configured budgets by scope (turn, session, day), parsed once per change."""
         if self._limits is None:
-            from agent_magic.policy.budget import SCOPES, Limits
+            from agent_magic.policy.limits import SCOPES, Limits
 
             self._limits = {scope: Limits.parse(scope, getattr(self.config, f"{scope}_budget")) for scope in SCOPES}
         return self._limits

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -43,7 +44,7 @@ from agent_magic.events import (
 )
 from agent_magic.llm.model import ChatModel, ModelResponse, TextPiece
 from agent_magic.llm.retry import RetryScheduled
-from agent_magic.policy.approval_rules import call_subject
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import UNTRUSTED_DATA_RULE
 from agent_magic.tools.registry import ToolRegistry
@@ -134,7 +135,9 @@ class Session:
             **ids,
             prompt=prompt,
             model=settings.model,
-            trace_id=uuid.uuid4().hex,
+            # 128 random bits, a valid W3C/OpenTelemetry trace id: telemetry exports the turn under it. Not a
+            # uuid4, whose fixed version bits would skew trace-id-ratio samplers.
+            trace_id=secrets.token_hex(16),
             cell_id=cell_id,
             execution_count=execution_count,
         )
@@ -422,6 +425,7 @@ class Session:
                 model=model,
                 input_tokens=input_tokens,
                 output_tokens=max(1, output_tokens),
+                response_model=response.response_model,
                 estimated=True,
                 **timing,
             )
@@ -432,6 +436,7 @@ class Session:
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            response_model=response.response_model,
             **timing,
         )
 

@@ -23,7 +23,7 @@ from agent_magic.events import ToolCallStarted, ToolFinished
 from agent_magic.llm.client import EndpointSettings, ModelClient
 from agent_magic.llm.sse_server import LoopbackModelServer, ScriptedResponder
 from agent_magic.policy.approval import ALL_TOOLS, ApprovalGate, CellApproval
-from agent_magic.policy.approval_rules import PermissionRules
+from agent_magic.policy.permissions import PermissionRules
 from agent_magic.session import Session
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.registry import ToolRegistry, make_tool

@@ -28,7 +28,7 @@ from agent_magic.policy.approval import (
     Choice,
     HeadlessApprovalError,
 )
-from agent_magic.policy.approval_rules import parse_permissions
+from agent_magic.policy.permissions import parse_permissions
 from agent_magic.session import Session
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.registry import ToolRegistry, make_tool

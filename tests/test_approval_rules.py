@@ -7,7 +7,8 @@ from traitlets import TraitError
 
 from agent_magic.config import AgentMagic
 from agent_magic.events import ToolCall
-from agent_magic.policy.approval_rules import PermissionRulesError, call_subject, parse_permissions
+from agent_magic.policy.permissions import PermissionRulesError, parse_permissions
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.registry import make_tool
 
 

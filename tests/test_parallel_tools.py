@@ -13,7 +13,7 @@ from scripted_model import ScriptedModel
 from agent_magic.contracts import TurnSettings
 from agent_magic.events import ToolFinished
 from agent_magic.policy.approval import ALL_TOOLS, ApprovalGate, CellApproval
-from agent_magic.policy.approval_rules import PermissionRules
+from agent_magic.policy.permissions import PermissionRules
 from agent_magic.session import Session
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.registry import ToolRegistry, make_tool

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent_magic.llm.pricing import PriceTable, shipped_table
-from agent_magic.policy.budget import Limits
+from agent_magic.policy.limits import Limits
 
 
 def test_shipped_table_is_dated_and_prices_openai_models():

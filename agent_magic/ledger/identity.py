@@ -1,7 +1,8 @@
-"""Which notebook the kernel runs: the key that `usage()` and friends filter on by default."""
+"""Who runs the kernel and which notebook: the keys that `usage()` and friends filter on by default."""
 
 from __future__ import annotations
 
+import getpass
 import os
 from typing import Any
 
@@ -21,3 +22,18 @@ def current_notebook(namespace: dict[str, Any] | None = None) -> str:
         return os.path.normpath(name)
     # Jupyter Server gives the path relative to its root; the kernel starts in the notebook's folder.
     return os.path.join(os.getcwd(), os.path.basename(name))
+
+
+def current_user() -> str:
+    """Who runs this kernel: JupyterHub's user (`JUPYTERHUB_USER`), else the operating-system user.
+
+    On JupyterHub every single-user server gets `JUPYTERHUB_USER`; the OS user there is often a shared
+    service account (`jovyan`), which would lump everyone together.
+    """
+    hub_user = os.environ.get("JUPYTERHUB_USER")
+    if hub_user:
+        return hub_user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return str(os.getuid())

@@ -280,6 +280,7 @@ class ModelClient:
             usage=accumulator.usage,
             latency_s=time.monotonic() - started,
             ttft_s=None if first_token_at is None else first_token_at - started,
+            response_model=accumulator.model,
         )
 
     async def _within(self, awaitable: Any, deadline: float, *, first_chunk: bool) -> Any:

@@ -33,6 +33,7 @@ class ModelResponse:
     latency_s: float
     ttft_s: float | None
     retries: int = 0
+    response_model: str | None = None  # the model the server says answered (None: it did not say)
 
 
 StreamItem = TextPiece | ModelResponse | RetryScheduled

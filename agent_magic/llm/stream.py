@@ -68,11 +68,14 @@ class ChunkAccumulator:
     text_parts: list[str] = field(default_factory=list)
     finish_reason: str | None = None
     usage: ReportedUsage | None = None
+    model: str | None = None  # the model that answered, as the server names it (e.g. a dated snapshot)
     _calls: list[_PartialCall] = field(default_factory=list)
     _by_index: dict[int, _PartialCall] = field(default_factory=dict)
 
     def add(self, chunk: Any) -> str:
         """Take one chunk; return the answer text it adds ("" if none)."""
+        if self.model is None:
+            self.model = _get(chunk, "model") or None
         usage = _get(chunk, "usage")
         if usage:
             self.usage = parse_usage(usage)

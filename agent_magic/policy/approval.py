@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from agent_magic.contracts import ApprovalDecision
 from agent_magic.errors import AgentUsageError
 from agent_magic.events import DecidedBy, Decision, ToolCall
-from agent_magic.policy.approval_rules import PermissionRules, Rule, call_subject
+from agent_magic.policy.permissions import PermissionRules, Rule
+from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.registry import Tool, ToolRegistry
 
 ALL_TOOLS = "all"

@@ -10,50 +10,19 @@ budget on a model without a price stops the turn rather than letting unpriced ca
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any
 
 from agent_magic.contracts import Totals, TurnContext
 from agent_magic.errors import LimitReached
 from agent_magic.events import ToolCall
+from agent_magic.policy.limits import Limits
 
-SCOPES = ("turn", "session", "day")
 _SCOPE_WORD = {"turn": "turn", "session": "session", "day": "daily"}
 _TRAIT = {
     "turn": "AgentMagic.turn_budget (or --max-cost)",
     "session": "AgentMagic.session_budget",
     "day": "AgentMagic.day_budget",
 }
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The limits of one scope; None means unlimited. `steps` counts model calls, `tokens` input + output."""
-
-    steps: int | None = None
-    tool_calls: int | None = None
-    tokens: int | None = None
-    cost: float | None = None
-
-    @classmethod
-    def parse(cls, scope: str, value: dict[str, Any]) -> Limits:
-        """Limits from a config dict such as ``{"cost": 2.0, "tool_calls": 50}``; one-line ValueError if wrong."""
-        allowed = [f.name for f in fields(cls)]
-        if scope == "turn":
-            allowed.remove("steps")  # per-turn steps are AgentMagic.max_steps / --max-steps already
-        for key, limit in value.items():
-            if key not in allowed:
-                hint = "; per-turn steps are AgentMagic.max_steps" if key == "steps" else ""
-                raise ValueError(f"AgentMagic.{scope}_budget: unknown limit {key!r}, use {', '.join(allowed)}{hint}")
-            if limit is None:
-                continue
-            if isinstance(limit, bool) or not isinstance(limit, int | float) or math.isnan(limit) or limit <= 0:
-                raise ValueError(f"AgentMagic.{scope}_budget[{key!r}] must be a positive number or None")
-            if key != "cost" and limit != int(limit):
-                raise ValueError(f"AgentMagic.{scope}_budget[{key!r}] must be a whole number")
-        return cls(**{k: (v if k == "cost" or v is None else int(v)) for k, v in value.items()})
 
 
 def _dollars(value: float) -> str:

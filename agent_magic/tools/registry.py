@@ -41,7 +41,7 @@ class Tool:
     destructive: bool = False
     takes_context: bool = False
     # The argument approval rules match their glob against (e.g. "path", "command"); None: the first of
-    # path / command / code the tool takes (see policy/approval_rules.py).
+    # path / command / code the tool takes (see policy/subjects.py).
     subject_argument: str | None = None
 
     @functools.cached_property

@@ -12,18 +12,11 @@ JSON, a missing argument): such a call is never allowed by that rule, it is aske
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from agent_magic.events import ToolCall
-from agent_magic.tools.registry import Tool
-
 VERDICTS = ("deny", "allow", "ask")  # in order of precedence
-# Without a declared subject argument, the first of these the tool takes is its subject.
-CONVENTIONAL_SUBJECTS = ("path", "command", "code")
 RULE_SYNTAX = re.compile(r"^(?P<tool>[A-Za-z0-9_*?\[\]!-]+)(?::(?P<subject>.+))?$", re.DOTALL)
 SYNTAX_HELP = (
     'expected {"allow": [...], "deny": [...], "ask": [...]} with rules like "read_file" or "run_shell:git status*"'
@@ -111,40 +104,3 @@ def parse_permissions(value: Any) -> PermissionRules:
             subject = match.group("subject")
             rules.append(Rule(verdict, match.group("tool"), subject.strip() if subject else None, entry.strip()))
     return PermissionRules(tuple(rules))
-
-
-def subject_argument(tool: Tool | None, arguments: dict[str, Any]) -> str | None:
-    """Which argument of `tool` is its subject: the declared one, else the first conventional one."""
-    declared = getattr(tool, "subject_argument", None) if tool is not None else None
-    if declared:
-        return declared
-    fields = tool.arguments_model.model_fields if tool is not None else arguments
-    return next((name for name in CONVENTIONAL_SUBJECTS if name in fields), None)
-
-
-def call_subject(tool: Tool | None, call: ToolCall, workspace: Path) -> str | None:
-    """The subject rules match for one call, or None when it cannot be read from the arguments.
-
-    Paths are made comparable: relative to the workspace (posix separators) when inside it, absolute
-    otherwise, so `./data/x.csv`, `data//x.csv` and `/ws/data/x.csv` all read `data/x.csv`.
-    """
-    arguments = call.decoded.values
-    if arguments is None:
-        return None
-    name = subject_argument(tool, arguments)
-    value = arguments.get(name) if name else None
-    if not isinstance(value, str):
-        return None
-    if name == "path":
-        return _comparable_path(value, workspace)
-    return value.strip()
-
-
-def _comparable_path(path: str, workspace: Path) -> str:
-    root = workspace.resolve()
-    candidate = Path(os.path.expanduser(path))
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    try:
-        return resolved.relative_to(root).as_posix()
-    except ValueError:
-        return resolved.as_posix()
