@@ -151,7 +151,10 @@ class AgentMagic(Configurable):
         config=True
     )
     requests_per_second = Float(
-        10.0, min=0, help="Most model requests per second from this kernel, all sessions together (0 = no limit)."
+        0.0,
+        min=0,
+        help="Most model requests per second from this kernel, all sessions together: a fixed ceiling for an "
+        "endpoint with a quota but no 429 answers (0 = none; max_concurrent_requests still applies).",
     ).tag(config=True)
     requests_burst = Int(10, min=1, help="Requests that may go at once before requests_per_second applies.").tag(
         config=True
@@ -190,6 +193,16 @@ class AgentMagic(Configurable):
     ).tag(config=True)
     # -- end telemetry
 
+    # -- performance (issue 17)
+    max_concurrent_requests = Int(
+        4,
+        min=0,
+        help="Most model requests this kernel has under way at once, all sessions together; more wait their "
+        "turn, first come first served (0 = no cap). One conversation's requests follow each other, so this "
+        "never slows a notebook run cell by cell: it keeps parallel sessions from flooding a shared endpoint.",
+    ).tag(config=True)
+    # -- end performance
+
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("AGENT_MAGIC_MODEL") or FALLBACK_MODEL
@@ -218,6 +231,16 @@ class AgentMagic(Configurable):
         return value
 
     # -- end telemetry
+
+    # -- performance (issue 17)
+    max_concurrent_requests = Int(
+        4,
+        min=0,
+        help="Most model requests this kernel has under way at once, all sessions together; more wait their "
+        "turn, first come first served (0 = no cap). One conversation's requests follow each other, so this "
+        "never slows a notebook run cell by cell: it keeps parallel sessions from flooding a shared endpoint.",
+    ).tag(config=True)
+    # -- end performance
 
     @property
     def workspace_path(self) -> Path:

@@ -17,7 +17,7 @@ from agent_magic.events import EventSubscriber
 from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
-from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.llm.rate_limit import RequestLimiter
 from agent_magic.telemetry import TelemetrySwitch
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ STOPPED_MESSAGE = "stopped by user (Stop agent turn)"
 # Local servers (Ollama, vLLM, LM Studio) accept any key, but the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
 
+# The kernel-wide limits on model requests (one `RequestLimiter`, reconfigured in place).
+LIMITER_TRAITS = ["requests_per_second", "requests_burst", "max_concurrent_requests"]
 # The retry settings a model client is made with: a change drops the clients (a change of endpoint makes
 # a new one anyway, as clients are kept per endpoint).
 CLIENT_TRAITS = [
@@ -60,7 +62,11 @@ class AgentRuntime:
         self.namespace = namespace
         self._clients: dict[EndpointSettings, ModelClient] = {}
         # Kernel-wide, shared by every session: one request budget, one breaker per endpoint.
-        self.rate_limiter = TokenBucket(config.requests_per_second, config.requests_burst)
+        self.rate_limiter = RequestLimiter(
+            rate=config.requests_per_second,
+            burst=config.requests_burst,
+            max_concurrent=config.max_concurrent_requests,
+        )
         self.breakers = BreakerBoard(threshold=config.breaker_threshold, cooldown=config.breaker_cooldown)
         # Subscribers that see every turn's events besides the cell's renderer (ledger, log, frontend).
         self.subscribers: list[EventSubscriber] = []
@@ -85,7 +91,7 @@ class AgentRuntime:
         self._rules: PermissionRules | None = None
         self._limits: dict[str, Limits] | None = None
         config.observe(self._clients_changed, names=CLIENT_TRAITS)
-        config.observe(self._limiter_changed, names=["requests_per_second", "requests_burst"])
+        config.observe(self._limiter_changed, names=LIMITER_TRAITS)
         config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
         config.observe(self._prices_changed, names=["prices"])
         config.observe(self._rules_changed, names=["permissions"])
@@ -98,7 +104,10 @@ class AgentRuntime:
         self._clients.clear()
 
     def _limiter_changed(self, _change: Any) -> None:
-        self.rate_limiter.configure(self.config.requests_per_second, self.config.requests_burst)
+        cfg = self.config
+        self.rate_limiter.configure(
+            rate=cfg.requests_per_second, burst=cfg.requests_burst, max_concurrent=cfg.max_concurrent_requests
+        )
 
     def _breakers_changed(self, _change: Any) -> None:
         self.breakers.configure(threshold=self.config.breaker_threshold, cooldown=self.config.breaker_cooldown)

@@ -165,38 +165,25 @@ class ToolRegistry:
     `linked` registries are consulted live, after this one's own tools: the session's registry links
     the notebook's `@agent_magic.tool` registry, so a tool defined in a later cell is offered at once.
     A tool of this registry shadows a linked one of the same name.
-
-    The merged view and the request's `tools` list are cached per tool set: each registry counts its
-    changes, and a change here or in a linked registry rebuilds them on next use.
     """
 
     def __init__(self, tools: Iterable[Tool] = (), *, linked: Iterable[ToolRegistry] = ()) -> None:
         self._tools: dict[str, Tool] = {}
         self._linked = list(linked)
-        self._changes = 0
-        self._merged: tuple[tuple[int, ...], dict[str, Tool]] | None = None
-        self._schemas: tuple[tuple[int, ...], list[dict[str, Any]]] | None = None
+        # The request's `tools` list for the tool set it was built from (see openai_schemas).
+        self._schemas: tuple[tuple[Tool, ...], list[dict[str, Any]]] | None = None
         for tool in tools:
             self.add(tool)
 
     def add(self, tool: Tool) -> None:
         """Add or replace a tool (a notebook may redefine a custom tool while iterating on it)."""
         self._tools[tool.name] = tool
-        self._changes += 1
-
-    def _version(self) -> tuple[int, ...]:
-        """Changes of this registry and of every registry it links: equal versions, equal tool sets."""
-        return (self._changes, *(n for registry in self._linked for n in registry._version()))
 
     def _all(self) -> dict[str, Tool]:
-        version = self._version()
-        if self._merged is None or self._merged[0] != version:
-            merged: dict[str, Tool] = {}
-            for registry in self._linked:
-                merged.update(registry._all())
-            tools = {**self._tools, **{name: tool for name, tool in merged.items() if name not in self._tools}}
-            self._merged = (version, tools)
-        return self._merged[1]
+        merged: dict[str, Tool] = {}
+        for registry in self._linked:
+            merged.update(registry._all())
+        return {**self._tools, **{name: tool for name, tool in merged.items() if name not in self._tools}}
 
     def get(self, name: str) -> Tool | None:
         """The tool called `name`, or None."""
@@ -216,8 +203,12 @@ class ToolRegistry:
         return list(self._all())
 
     def openai_schemas(self) -> list[dict[str, Any]]:
-        """The `tools` list for a Chat Completions request (its entries are shared: do not change them)."""
-        version = self._version()
-        if self._schemas is None or self._schemas[0] != version:
-            self._schemas = (version, [tool.request_schema for tool in self._all().values()])
+        """The `tools` list for a Chat Completions request (its entries are shared: do not change them).
+
+        Built again only when the tool set changed: the tools are looked up live every time (a linked
+        registry may change in any way), and compared with the ones the list was built from.
+        """
+        tools = tuple(self._all().values())
+        if self._schemas is None or self._schemas[0] != tools:
+            self._schemas = (tools, [tool.request_schema for tool in tools])
         return list(self._schemas[1])
