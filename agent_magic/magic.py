@@ -23,6 +23,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from agent_magic.commands import SUBCOMMANDS, CommandContext, Subcommand
 from agent_magic.config import AgentMagic
+from agent_magic.dispatch import EventDispatch
 from agent_magic.errors import AgentError, TurnStopped
 from agent_magic.events import TurnEnded, TurnState
 from agent_magic.kernel import MAGICS_NAME
@@ -201,7 +202,7 @@ class AgentMagics(Magics):
         session = runtime.session
         approver = cell_approver(runtime.gate, session.tools.names(), self.shell, runtime.config, args.approve)
         renderer = self._renderer()
-        subscribers = [renderer, *runtime.subscribers]
+        dispatch = EventDispatch([renderer, *runtime.subscribers])
         cell_id, execution_count = _cell_provenance(self.shell)
         ended: TurnEnded | None = None
         turn = session.run_turn(prompt, settings, approver=approver, cell_id=cell_id, execution_count=execution_count)
@@ -209,14 +210,16 @@ class AgentMagics(Magics):
         try:
             async with _signal_heartbeat():
                 async for event in turn:
-                    for subscriber in subscribers:
-                        subscriber.handle(event)
+                    dispatch.deliver(event)
                     if isinstance(event, TurnEnded):
                         ended = event
         finally:
             runtime.turn_task = None
-            renderer.close()
-            await turn.aclose()
+            try:
+                dispatch.close()
+            finally:
+                renderer.close()
+                await turn.aclose()
         if ended is None:
             return
         if ended.state is TurnState.CANCELLED and not isinstance(ended.error, TurnStopped):
