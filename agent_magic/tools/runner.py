@@ -8,11 +8,12 @@ import concurrent.futures
 import contextvars
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from agent_magic.events import ToolCall
-from agent_magic.policy.secrets import SecretMasker, secret_masker
+from agent_magic.policy.secrets import secret_masker
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import cap_text, frame_for_model
 from agent_magic.tools.registry import ToolArgumentsError, ToolRegistry
@@ -26,8 +27,8 @@ TOOL_THREADS = 32
 _tool_executor = concurrent.futures.ThreadPoolExecutor(max_workers=TOOL_THREADS, thread_name_prefix="agent-tool")
 
 
-def _masked(value: Any, mask: SecretMasker) -> Any:
-    """`value` with every credential-like environment value replaced by `***`, at any depth."""
+def _masked(value: Any, mask: Callable[[str], str]) -> Any:
+    """`value` with `mask` applied to every string in it, at any depth."""
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):
@@ -37,9 +38,13 @@ def _masked(value: Any, mask: SecretMasker) -> Any:
     return value
 
 
-def mask_result(result: ToolResult) -> ToolResult:
-    """The result with secrets masked in its data and message (tool output never carries a key)."""
-    mask = secret_masker()
+def mask_result(result: ToolResult, *, mask: Callable[[str], str] | None = None) -> ToolResult:
+    """The result with secrets masked in its data and message (tool output never carries a key).
+
+    `mask` defaults to masking credential-like environment values; an MCP server's results also mask
+    the secrets of its own configuration (issue 14).
+    """
+    mask = mask or secret_masker()  # taken once for every string of the result
     return replace(result, data=_masked(result.data, mask), error_message=_masked(result.error_message, mask))
 
 
