@@ -184,6 +184,12 @@ class Row:
         ]
 
 
+def report(row: Row) -> Row:
+    """Print a row as soon as it is measured (the table at the end repeats it, aligned)."""
+    print(" | ".join(cell for cell in row.cells() if cell), flush=True)
+    return row
+
+
 def print_table(title: str, rows: list[Row]) -> None:
     header = ["path", "floor", "floor min/med/max", "agent_magic min/med/max", "ratio", "target", "met", "note"]
     table = [header] + [row.cells() for row in rows]
@@ -297,13 +303,25 @@ print(time.perf_counter() - _started)
 """
 
 
+def _start_kernel(env: dict[str, str], workdir: Path, attempts: int = 3) -> RealKernel:
+    """A fresh kernel; started again if it died at start (another process took a port it had picked,
+    which happens when several programs start kernels on the machine at once)."""
+    for attempt in range(attempts):
+        try:
+            return RealKernel(env=env, cwd=workdir)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 class BenchKernel:
     """A real kernel on the loopback server (agent_magic loaded and the timing hooks installed, unless
     `bare`)."""
 
     def __init__(self, server: LoopbackModelServer, workdir: Path, home: Path, *, bare: bool = False) -> None:
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "bench", "AGENT_MAGIC_HOME": str(home)}
-        self.kernel = RealKernel(env=env, cwd=workdir)
+        self.kernel = _start_kernel(env, workdir)
         if not bare:
             self.run("%load_ext agent_magic\n%config AgentMagic.model = 'bench'")
             self.run(SETUP)
@@ -545,55 +563,55 @@ def machine() -> str:
 
 
 def main() -> None:
-    print(f"Machine: {machine()}" + (" (quick run)" if QUICK else ""))
+    print(f"Machine: {machine()}" + (" (quick run)" if QUICK else ""), flush=True)
     recorder = Recorder()
+    rows: list[Row] = []
+    kept: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, LoopbackModelServer(recorder) as server:
         workdir, home = Path(tmp) / "work", Path(tmp) / "home"
         workdir.mkdir()
         write_files(workdir)
         with bench_kernel(server, workdir, home) as kernel:
             short = stream_row(kernel, recorder, "short", REPEATS)
-            read_floor, read_loop, read_cell = tool_phase_row(kernel, "files", PLAIN_READS, REPEATS)
+            rows.append(report(Row("short turn, in-kernel", "bare AsyncOpenAI stream", *short, "ms", 1.15)))
+            floor, loop, cell = tool_phase_row(kernel, "files", PLAIN_READS, REPEATS)
+            reads = "8 plain reads, thread pool"
+            rows.append(
+                report(
+                    Row(
+                        "8 x read_file in one step (the loop)",
+                        reads,
+                        floor,
+                        loop,
+                        "ms",
+                        1.5,
+                        "run, validate, mask, frame, events",
+                    )
+                )
+            )
+            rows.append(
+                report(
+                    Row(
+                        "8 x read_file in one step (the cell)",
+                        reads,
+                        floor,
+                        cell,
+                        "ms",
+                        None,
+                        "+ tool cards (ui/notebook.py), ledger and log (ledger/)",
+                    )
+                )
+            )
             long = stream_row(kernel, recorder, "long", LONG_REPEATS)
-            iopub = iopub_row(kernel)
-            nap_floor, _nap_loop, nap_cell = tool_phase_row(kernel, "naps", PLAIN_NAPS, 3 if QUICK else 8)
-        rows = [
-            Row("short turn, in-kernel", "bare AsyncOpenAI stream", *short, "ms", 1.15),
-            Row(
-                "8 x read_file in one step (the loop)",
-                "8 plain reads, thread pool",
-                read_floor,
-                read_loop,
-                "ms",
-                1.5,
-                "run, validate, mask, frame, events",
-            ),
-            Row(
-                "8 x read_file in one step (the cell)",
-                "8 plain reads, thread pool",
-                read_floor,
-                read_cell,
-                "ms",
-                None,
-                "+ tool cards (ui/notebook.py), ledger and log (ledger/)",
-            ),
-            Row("20,000-token answer, in-kernel", "bare AsyncOpenAI loop", *long, "s", 1.05),
-            iopub,
-            usage_row(home),
-            *run_all_rows(server, workdir),
-        ]
-        kept = [
-            *load_rows(server, workdir, home),
-            Row(
-                f"8 parallel read-only tools ({NAP_SECONDS:g} s each), the cell",
-                "8 sleeps, thread pool",
-                nap_floor,
-                nap_cell,
-                "s",
-                1.15,
-            ),
-            first_answer_memory_row(server, recorder, workdir, home),
-        ]
+            rows.append(report(Row("20,000-token answer, in-kernel", "bare AsyncOpenAI loop", *long, "s", 1.05)))
+            rows.append(report(iopub_row(kernel)))
+            floor, _loop, cell = tool_phase_row(kernel, "naps", PLAIN_NAPS, 3 if QUICK else 8)
+            naps = f"8 parallel read-only tools ({NAP_SECONDS:g} s each), the cell"
+            kept.append(report(Row(naps, "8 sleeps, thread pool", floor, cell, "s", 1.15)))
+        rows.append(report(usage_row(home)))
+        rows += [report(row) for row in run_all_rows(server, workdir)]
+        kept += [report(row) for row in load_rows(server, workdir, home)]
+        kept.append(report(first_answer_memory_row(server, recorder, workdir, home)))
     print_table("Issue 17: each path against its floor (ratio of medians)", rows)
     print_table("Kept", kept)
 

@@ -209,7 +209,7 @@ class ModelClient:
     async def _guarded_attempt(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
     ) -> AsyncIterator[TextPiece | ModelResponse]:
-        """One attempt behind the kernel's request limits and the circuit breaker (which learns its outcome)."""
+        """One attempt behind the rate limiter and the circuit breaker (which learns its outcome)."""
         async with self.limiter.slot() if self.limiter is not None else contextlib.nullcontext():
             breaker = self.breaker
             if breaker is not None:
