@@ -1,4 +1,5 @@
-"""The secret masker follows the environment: built once per change, never stale."""
+"""The secret masker follows the environment (built once per change, never stale) and masks exactly what
+its rules say, however fast it finds there is nothing to mask."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import threading
 
 import pytest
 
-from agent_magic.policy.secrets import mask_secrets, secret_masker
+from agent_magic.policy.secrets import (
+    BEARER,
+    CREDENTIAL_FIELD,
+    KEY_SHAPED,
+    MASK,
+    URL_USERINFO,
+    mask_secrets,
+    secret_masker,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -66,3 +75,30 @@ def test_threads_masking_while_the_environment_changes_all_see_the_new_secret(mo
     for thread in threads:
         thread.join()
     assert results == ["***"] * 8
+
+
+def every_rule(text: str) -> str:
+    """The rules applied one after the other with no shortcut: what the masker must always agree with."""
+    text = URL_USERINFO.sub(r"\1" + MASK + "@", text)
+    text = CREDENTIAL_FIELD.sub(lambda m: m.group(1) + m.group(2) + (m.group(3) or "") + MASK, text)
+    text = BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    return KEY_SHAPED.sub(MASK, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AUTHORIZATION: Bearer abcdef123456",
+        "authorization: basic dXNlcjpwYXNzd29yZA==",
+        '{"X-Api-Key": "k-1234567890", "cookie": "session=abcdef123"}',
+        "Set-Cookie: id=a3fWa; Expires=Wed",
+        "https://user:pa55word@host.example/v1 and sk-proj-abcdefghijklmnopqrstuvwxyz",
+        "café Authorization: Bearer abcdef123456",  # not ASCII: every rule runs
+        "authorİzation: value-123456",  # a dotless/dotted i the case-insensitive rules also match
+        "plain text with no credential at all, 200 lines of it\n" * 200,
+        "BEARER token-abcdefgh and Basic YWxhZGRpbjpvcGVu",
+        "api_key = 'not a field'  # code, not a header",
+    ],
+)
+def test_the_masker_agrees_with_every_rule_applied_in_full(text):
+    assert secret_masker({})(text) == every_rule(text)

@@ -39,6 +39,8 @@ CREDENTIAL_FIELD = re.compile(
 )
 BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
 KEY_SHAPED = re.compile(r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{20,}")
+# Every name CREDENTIAL_FIELD matches contains one of these (in lower case).
+_FIELD_WORDS = ("authorization", "api-key", "api_key", "cookie")
 _registered: set[str] = set()
 
 
@@ -67,10 +69,18 @@ class SecretMasker:
 
     def __call__(self, text: str) -> str:
         """`text` with every secret replaced by `***`."""
-        text = URL_USERINFO.sub(r"\1" + MASK + "@", text)
-        text = CREDENTIAL_FIELD.sub(lambda m: m.group(1) + m.group(2) + (m.group(3) or "") + MASK, text)
-        text = BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
-        text = KEY_SHAPED.sub(MASK, text)
+        # Each rule runs only where it could match: a literal it needs is looked for first (in C, a few
+        # microseconds for a page of text, where the case-insensitive patterns take milliseconds). For
+        # those, the test is exact on ASCII text only; other text gets every pattern.
+        lowered = text.lower() if text.isascii() else None
+        if "://" in text and "@" in text:
+            text = URL_USERINFO.sub(r"\1" + MASK + "@", text)
+        if lowered is None or any(word in lowered for word in _FIELD_WORDS):
+            text = CREDENTIAL_FIELD.sub(lambda m: m.group(1) + m.group(2) + (m.group(3) or "") + MASK, text)
+        if lowered is None or "bearer" in lowered or "basic" in lowered:
+            text = BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+        if "sk-" in text:
+            text = KEY_SHAPED.sub(MASK, text)
         for value in self.values:
             text = text.replace(value, MASK)
         return text
