@@ -298,16 +298,6 @@ class AgentMagic(Configurable):
 
     # -- end telemetry
 
-    # -- performance (issue 17)
-    max_concurrent_requests = Int(
-        4,
-        min=0,
-        help="Most model requests this kernel has under way at once, all sessions together; more wait their "
-        "turn, first come first served (0 = no cap). One conversation's requests follow each other, so this "
-        "never slows a notebook run cell by cell: it keeps parallel sessions from flooding a shared endpoint.",
-    ).tag(config=True)
-    # -- end performance
-
     @property
     def workspace_path(self) -> Path:
         """The workspace as a resolved path."""
