@@ -190,15 +190,17 @@ def report(row: Row) -> Row:
     return row
 
 
-def print_table(title: str, rows: list[Row]) -> None:
+def print_table(rows: list[Row], kept: list[Row]) -> None:
+    """The script's one table: issue 17's rows, then (below a line) what it keeps."""
     header = ["path", "floor", "floor min/med/max", "agent_magic min/med/max", "ratio", "target", "met", "note"]
-    table = [header] + [row.cells() for row in rows]
+    table = [header] + [row.cells() for row in rows + kept]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    print(f"\n{title}")
+    rule = "  ".join("-" * width for width in widths)
+    print("\nEach path against its floor, measured in this run (ratio of the medians)")
     for n, line in enumerate(table):
+        if n in (1, len(rows) + 1):
+            print(rule)
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * width for width in widths))
 
 
 # -- the kernel ----------------------------------------------------------------------------------------
@@ -613,8 +615,7 @@ def main() -> None:
         rows += [report(row) for row in run_all_rows(server, workdir)]
         kept += [report(row) for row in load_rows(server, workdir, home)]
         kept.append(report(first_answer_memory_row(server, recorder, workdir, home)))
-    print_table("Issue 17: each path against its floor (ratio of medians)", rows)
-    print_table("Kept", kept)
+    print_table(rows, kept)
 
 
 if __name__ == "__main__":
