@@ -69,10 +69,12 @@ async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext,
         return ToolResult.failure("invalid_arguments", str(exc), retryable=True)
     positional = (context,) if tool.takes_context else ()
     try:
-        if tool.is_async:
-            value = await asyncio.wait_for(tool.function(*positional, **arguments), timeout)
-        else:
-            value = await asyncio.wait_for(run_in_tool_thread(tool.function, *positional, **arguments), timeout)
+        # A timeout scope, not asyncio.wait_for: that wraps the call in a task of its own.
+        async with asyncio.timeout(timeout):
+            if tool.is_async:
+                value = await tool.function(*positional, **arguments)
+            else:
+                value = await run_in_tool_thread(tool.function, *positional, **arguments)
     except TimeoutError:
         return ToolResult.failure("timeout", f"{call.name} did not finish within {timeout:g} s", retryable=True)
     except ToolThreadsExhausted as exc:
