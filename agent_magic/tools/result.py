@@ -11,7 +11,9 @@ from typing import Any
 class ToolResult:
     """What a tool call produced: `ok` and `data`, or an `error_code` with a message.
 
-    `retryable` tells the model whether calling again (e.g. with other arguments) could help.
+    `retryable` tells the model whether calling again (e.g. with other arguments) could help. `changes`
+    says what the call changed (`events.FileChange`, `events.NamespaceChange`), so the session can report
+    it for undo; it is never shown to the model.
     """
 
     ok: bool
@@ -19,6 +21,7 @@ class ToolResult:
     error_code: str | None = None
     error_message: str | None = None
     retryable: bool = False
+    changes: tuple[Any, ...] = ()
 
     @classmethod
     def success(cls, data: Any) -> ToolResult:
@@ -31,7 +34,8 @@ class ToolResult:
         return cls(ok=False, error_code=error_code, error_message=message, retryable=retryable)
 
     def to_json(self) -> str:
-        """The result as JSON text: dataclasses inside `data` as objects, other non-JSON values by their repr.
+        """The result as JSON text: dataclasses inside `data` as objects, other non-JSON values by their repr;
+        `changes` left out (never shown to the model).
 
         Encoded as it stands, without `asdict`'s deep copy of the data (which cost more than the encoding
         on every file read, and fails on objects that cannot be copied).
