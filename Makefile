@@ -67,6 +67,7 @@ docs: setup
 	@echo "Documentation: docs/_build/html/index.html"
 
 bench: setup
+	$(BIN)/python benchmarks/bench_paths.py
 	$(BIN)/python benchmarks/bench_stream.py
 	$(BIN)/python benchmarks/bench_parallel_tools.py
 	$(BIN)/python benchmarks/bench_approval.py

@@ -170,7 +170,10 @@ class AgentMagic(Configurable):
         config=True
     )
     requests_per_second = Float(
-        10.0, min=0, help="Most model requests per second from this kernel, all sessions together (0 = no limit)."
+        0.0,
+        min=0,
+        help="Most model requests per second from this kernel, all sessions together: a fixed ceiling for an "
+        "endpoint with a quota but no 429 answers (0 = none; max_concurrent_requests still applies).",
     ).tag(config=True)
     requests_burst = Int(10, min=1, help="Requests that may go at once before requests_per_second applies.").tag(
         config=True
@@ -293,6 +296,16 @@ class AgentMagic(Configurable):
     mcp_startup_timeout = Seconds(
         30.0, help="Seconds an MCP server may take to start and list its tools before it counts as failed."
     ).tag(config=True)
+
+    # -- performance (issue 17)
+    max_concurrent_requests = Int(
+        4,
+        min=0,
+        help="Most model requests this kernel has under way at once, all sessions together; more wait their "
+        "turn, first come first served (0 = no cap). One conversation's requests follow each other, so this "
+        "never slows a notebook run cell by cell: it keeps parallel sessions from flooding a shared endpoint.",
+    ).tag(config=True)
+    # -- end performance
 
     @default("model")
     def _default_model(self) -> str:

@@ -45,7 +45,8 @@ class Totals:
     unpriced_calls: int = 0
 
     def __add__(self, other: Totals) -> Totals:
-        return Totals(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
+        # By field name, not dataclasses.astuple (a deep copy): totals are added for every call of a step.
+        return Totals(*(getattr(self, name) + getattr(other, name) for name in _TOTALS_FIELDS))
 
     def with_model_call(self, tokens: int, cost_usd: float | None) -> Totals:
         """These totals plus one model call of `tokens` costing `cost_usd` (None: unpriced)."""
@@ -56,6 +57,9 @@ class Totals:
     def with_tool_call(self) -> Totals:
         """These totals plus one tool call."""
         return self + Totals(tool_calls=1)
+
+
+_TOTALS_FIELDS = tuple(field.name for field in dataclasses.fields(Totals))
 
 
 @dataclass(frozen=True)

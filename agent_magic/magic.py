@@ -24,6 +24,7 @@ from agent_magic.blocking import run_blocking
 from agent_magic.code_cells import register_code_magics, unregister_code_magics
 from agent_magic.commands import SUBCOMMANDS, CommandContext, Subcommand
 from agent_magic.config import AgentMagic
+from agent_magic.dispatch import EventDispatch
 from agent_magic.errors import AgentError, TurnStopped
 from agent_magic.events import TurnEnded, TurnState
 from agent_magic.kernel import MAGICS_NAME
@@ -228,7 +229,7 @@ class AgentMagics(Magics):
                 print("\n".join(notices))
             raise
         renderer = self._renderer(work.turn_metadata)
-        subscribers = [renderer, *runtime.subscribers, *work.subscribers]
+        dispatch = EventDispatch([renderer, *runtime.subscribers, *work.subscribers])
         cell_id, execution_count = _cell_provenance(self.shell)
         ended: TurnEnded | None = None
         turn = session.run_turn(
@@ -238,14 +239,16 @@ class AgentMagics(Magics):
         try:
             async with _signal_heartbeat():
                 async for event in turn:
-                    for subscriber in subscribers:
-                        subscriber.handle(event)
+                    dispatch.deliver(event)
                     if isinstance(event, TurnEnded):
                         ended = event
         finally:
             runtime.turn_task = None
-            renderer.close()
-            await turn.aclose()
+            try:
+                dispatch.close()
+            finally:
+                renderer.close()
+                await turn.aclose()
         work.finish(ended)
         if ended is None:
             return

@@ -20,7 +20,7 @@ from agent_magic.events import Event, EventSubscriber, SessionOpened, SessionOri
 from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
-from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.llm.rate_limit import RequestLimiter
 from agent_magic.replay import ReplayLibrary
 from agent_magic.telemetry import TelemetrySwitch
 
@@ -53,6 +53,8 @@ STOPPED_MESSAGE = "stopped by user (Stop agent turn)"
 # Local servers (Ollama, vLLM, LM Studio) accept any key, but the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
 
+# The kernel-wide limits on model requests (one `RequestLimiter`, reconfigured in place).
+LIMITER_TRAITS = ["requests_per_second", "requests_burst", "max_concurrent_requests"]
 # The retry settings a model client is made with: a change drops the clients (a change of endpoint makes
 # a new one anyway, as clients are kept per endpoint).
 CLIENT_TRAITS = [
@@ -81,7 +83,11 @@ class AgentRuntime:
         self.namespace = namespace
         self._clients: dict[EndpointSettings, ModelClient] = {}
         # Kernel-wide, shared by every session: one request budget, one breaker per endpoint.
-        self.rate_limiter = TokenBucket(config.requests_per_second, config.requests_burst)
+        self.rate_limiter = RequestLimiter(
+            rate=config.requests_per_second,
+            burst=config.requests_burst,
+            max_concurrent=config.max_concurrent_requests,
+        )
         self.breakers = BreakerBoard(threshold=config.breaker_threshold, cooldown=config.breaker_cooldown)
         # Subscribers that see every turn's events besides the cell's renderer (ledger, log, frontend).
         self.subscribers: list[EventSubscriber] = []
@@ -117,7 +123,7 @@ class AgentRuntime:
         self._rules: PermissionRules | None = None
         self._limits: dict[str, Limits] | None = None
         config.observe(self._clients_changed, names=CLIENT_TRAITS)
-        config.observe(self._limiter_changed, names=["requests_per_second", "requests_burst"])
+        config.observe(self._limiter_changed, names=LIMITER_TRAITS)
         config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
         config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
@@ -133,7 +139,10 @@ class AgentRuntime:
         self._clients.clear()
 
     def _limiter_changed(self, _change: Any) -> None:
-        self.rate_limiter.configure(self.config.requests_per_second, self.config.requests_burst)
+        cfg = self.config
+        self.rate_limiter.configure(
+            rate=cfg.requests_per_second, burst=cfg.requests_burst, max_concurrent=cfg.max_concurrent_requests
+        )
 
     def _breakers_changed(self, _change: Any) -> None:
         self.breakers.configure(threshold=self.config.breaker_threshold, cooldown=self.config.breaker_cooldown)

@@ -4,7 +4,7 @@ It wraps `openai.AsyncOpenAI` (imported on first use, so loading the extension s
 SDK's exceptions into agent_magic's small error hierarchy with one-line messages, and refuses to treat a
 stream without `finish_reason` as a complete answer.
 
-Around each attempt: the kernel-wide rate limiter (`rate_limit.py`), the endpoint's circuit breaker
+Around each attempt: the kernel-wide request limits (`rate_limit.py`), the endpoint's circuit breaker
 (`breaker.py`), and the first-byte and whole-call time limits; around the attempts, the retry policy
 (`retry.py`). The SDK's own retries are off, so every attempt is ours and is counted.
 """
@@ -12,6 +12,7 @@ Around each attempt: the kernel-wide rate limiter (`rate_limit.py`), the endpoin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import time
@@ -33,7 +34,7 @@ from agent_magic.errors import (
 from agent_magic.llm.breaker import CircuitBreaker
 from agent_magic.llm.context_errors import context_overflow
 from agent_magic.llm.model import ModelResponse, StreamItem, TextPiece
-from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.llm.rate_limit import RequestLimiter
 from agent_magic.llm.response_guard import response_guard
 from agent_magic.llm.retry import SINGLE_ATTEMPT, AttemptLog, RetryPolicy, retrying_stream
 from agent_magic.llm.stream import ChunkAccumulator, MalformedChunk
@@ -165,6 +166,20 @@ def _names_unknown_model(detail: str, model: str) -> bool:
     )
 
 
+def _post_streaming(sdk: Any, request: dict[str, Any]) -> Any:
+    """Send a streamed Chat Completions request; the stream yields each chunk as decoded JSON.
+
+    The SDK's `chat.completions.create` turns every chunk into pydantic models (about 0.2 ms a chunk,
+    most of the CPU a long answer costs) and walks the whole request through its type transforms; the
+    `ChunkAccumulator` reads plain dicts as well, so the request goes through the SDK's documented
+    `post` for other endpoints instead: same client (auth, base URL, timeouts, transport), same SSE
+    decoding and in-stream error events, same exceptions, without the models.
+    """
+    from openai import AsyncStream
+
+    return sdk.post("/chat/completions", body=request, cast_to=object, stream=True, stream_cls=AsyncStream[object])
+
+
 class ModelClient:
     """Streams model calls to one endpoint, with retries, a circuit breaker and a rate limit.
 
@@ -179,7 +194,7 @@ class ModelClient:
         *,
         retry: RetryPolicy = SINGLE_ATTEMPT,
         breaker: CircuitBreaker | None = None,
-        limiter: TokenBucket | None = None,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry
@@ -249,25 +264,24 @@ class ModelClient:
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], response_format: dict[str, Any] | None
     ) -> AsyncIterator[TextPiece | ModelResponse]:
         """One attempt behind the rate limiter and the circuit breaker (which learns its outcome)."""
-        if self.limiter is not None:
-            await self.limiter.acquire()
-        breaker = self.breaker
-        if breaker is not None:
-            breaker.before_call()
-        settled = False
-        try:
-            async for item in self._attempt(messages, tools, response_format):
-                yield item
-        except ModelCallError as exc:
-            settled = True
+        async with self.limiter.slot() if self.limiter is not None else contextlib.nullcontext():
+            breaker = self.breaker
             if breaker is not None:
-                breaker.record_failure(exc)
-            raise
-        finally:
-            if breaker is not None and not settled:
-                breaker.abandon()  # cancelled: no verdict; a no-op unless this was a half-open trial
-        if breaker is not None:
-            breaker.record_success()
+                breaker.before_call()
+            settled = False
+            try:
+                async for item in self._attempt(messages, tools, response_format):
+                    yield item
+            except ModelCallError as exc:
+                settled = True
+                if breaker is not None:
+                    breaker.record_failure(exc)
+                raise
+            finally:
+                if breaker is not None and not settled:
+                    breaker.abandon()  # cancelled: no verdict; a no-op unless this was a half-open trial
+            if breaker is not None:
+                breaker.record_success()
 
     async def _attempt(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], response_format: dict[str, Any] | None
@@ -354,7 +368,7 @@ class ModelClient:
         once more without it, and is not sent one again (the instructions carry the schema too)."""
         sdk = self._sdk_client()
         try:
-            return await self._within(sdk.chat.completions.create(**request), first_deadline, first_chunk=True)
+            return await self._within(_post_streaming(sdk, request), first_deadline, first_chunk=True)
         except ModelCallError:
             raise
         except Exception as exc:
