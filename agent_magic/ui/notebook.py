@@ -337,14 +337,16 @@ class NotebookRenderer:
                 self._outputs.add({"text/plain": ""}, metadata)
 
     def _metadata(self) -> dict[str, Any] | None:
-        """The turn's output metadata, `{"agent_magic": …}`; None without a provider (or when it failed)."""
+        """The turn's output metadata, `{"agent_magic": …}`; None without a provider, when it has no record
+        (a turn that never started) or when it failed."""
         if self._turn_metadata is None:
             return None
         try:
-            return {METADATA_KEY: self._turn_metadata()}
+            record = self._turn_metadata()
         except Exception:  # the record is extra: a failing provider must not lose the turn's display
             log.exception("building the turn's output metadata failed")
             return None
+        return {METADATA_KEY: record} if record else None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -21,7 +21,14 @@ describe('parseKernelMessage', () => {
       { v: 1, type: 'turn_ended', turn_id: 't', cell_id: 'c', state: 'completed' },
       modelCall(),
       { v: 1, type: 'tool_call', turn_id: 't', call_id: 'c1', tool: 'read_file', at: 1, ok: true, refused: false },
-      panel('r1')
+      panel('r1'),
+      {
+        v: 1,
+        type: 'insert_cells',
+        turn_id: 't',
+        cell_id: 'c',
+        cells: [{ source: '%%agent_code --turn t --cell c\nx = 1', metadata: { tags: ['agent-magic'] } }]
+      }
     ];
     for (const message of messages) {
       expect(parseKernelMessage(message)).toEqual(message);
@@ -42,6 +49,11 @@ describe('parseKernelMessage', () => {
   it('ignores a panel answer without its lists', () => {
     const { points: _points, ...partial } = panel('r1');
     expect(parseKernelMessage(partial)).toBeNull();
+  });
+
+  it('ignores an insert_cells message whose cells are not {source, metadata}', () => {
+    expect(parseKernelMessage({ v: 1, type: 'insert_cells', turn_id: 't', cell_id: 'c', cells: ['x = 1'] })).toBeNull();
+    expect(parseKernelMessage({ v: 1, type: 'insert_cells', turn_id: 't', cell_id: 'c' })).toBeNull();
   });
 
   it('ignores a usage message without a summary', () => {
