@@ -162,7 +162,8 @@ def test_a_fast_answer_reaches_the_cell_whole_in_far_fewer_deltas_than_tokens(ke
     run = kernel.execute("%%agent\nWrite three thousand words.")
 
     assert run.status == "ok", run.text
-    assert "".join(words).strip() in run.text
+    # One long paragraph is shown as settled blocks cut at spaces: the words arrive whole, in order.
+    assert " ".join(words).split() == [w for w in run.text.split() if w.startswith("w")][: len(words)]
     count, text = json.loads(kernel.execute("print(json.dumps([_deltas.count, ''.join(_deltas.parts)]))").text)
     assert text == "".join(words)
     assert count < len(words) / 5
