@@ -1,7 +1,7 @@
 """Approvals in a real kernel, driven over the Jupyter protocol the way a frontend does: the Approve /
 Deny / Always / Stop buttons arrive as comm_open messages and are clicked with comm_msg on the shell
 channel while the cell is still running; stdin answers arrive as input_reply; headless runs send
-allow_stdin=False. The tests share one kernel, reset before each; the interrupt test gets its own.
+allow_stdin=False. The tests share one kernel, reset before each (`shared_kernel`).
 """
 
 from __future__ import annotations
@@ -64,21 +64,11 @@ def tool_result(script) -> dict:
     return json.loads(content[content.index("{") : content.rindex("}") + 1])
 
 
-def with_touch_tool(kernel):
-    assert kernel.execute(ADD_TOUCH_TOOL).status == "ok"
-    return kernel
-
-
 @pytest.fixture
 def touch_kernel(shared_kernel):
     """The module's shared kernel, reset for this test, with the `touch` tool."""
-    return with_touch_tool(shared_kernel)
-
-
-@pytest.fixture
-def fresh_touch_kernel(kernel):
-    """A kernel of the test's own, with the `touch` tool: for interrupts, which may leave a thread behind."""
-    return with_touch_tool(kernel)
+    assert shared_kernel.execute(ADD_TOUCH_TOOL).status == "ok"
+    return shared_kernel
 
 
 def test_clicking_approve_runs_the_tool_and_the_cell_finishes(touch_kernel, script, workspace):
@@ -134,7 +124,7 @@ def test_stop_ends_the_turn_and_the_next_cell_continues(touch_kernel, script, wo
     assert [m["role"] for m in script.requests[-1]["messages"]][1:] == ["user", "assistant", "tool", "user"]
 
 
-def test_interrupt_while_waiting_for_a_click_cancels_the_turn(fresh_touch_kernel, script, workspace):
+def test_interrupt_while_waiting_for_a_click_cancels_the_turn(touch_kernel, script, workspace):
     script.add_tool_calls(("touch", json.dumps({"path": "i.txt"})))
     started: list[float] = []
 
@@ -143,14 +133,14 @@ def test_interrupt_while_waiting_for_a_click_cancels_the_turn(fresh_touch_kernel
             started.append(time.monotonic())
             kernel.manager.interrupt_kernel()
 
-    run = fresh_touch_kernel.execute(
+    run = touch_kernel.execute(
         "%%agent\nmake i.txt", allow_stdin=True, on_message=interrupt_when_buttons_show, timeout=30
     )
 
     assert started and run.status == "error"
     assert "interrupted" in run.text and not (workspace / "i.txt").exists()
     script.add_text("Back.")
-    assert fresh_touch_kernel.execute("%%agent\ncontinue").status == "ok"
+    assert touch_kernel.execute("%%agent\ncontinue").status == "ok"
 
 
 def test_stdin_fallback_answers_y_n_a(touch_kernel, script, workspace):

@@ -1,6 +1,7 @@
 """The core slice in a real kernel: streaming, continuity, tools, cut streams, interrupt, help, errors.
 
-The tests share one kernel, reset before each (`shared_kernel`); the interrupt tests get a kernel of their own.
+The tests share one kernel, reset before each (`shared_kernel`), but for the interrupt of a tool stuck in
+`time.sleep`, whose thread outlives the turn: that test gets a kernel of its own.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def test_cut_stream_is_never_shown_as_a_complete_answer(shared_kernel, script):
     assert "[assistant]" not in history.text, "a cut answer is not recorded as the assistant's reply"
 
 
-def test_interrupt_mid_stream_leaves_a_consistent_transcript(kernel, script):
+def test_interrupt_mid_stream_leaves_a_consistent_transcript(shared_kernel, script):
     pieces = [f"token{i} " for i in range(200)]
     script.add(StreamReply(text_chunks("", pieces=pieces), chunk_delay=0.05))
     interrupted = []
@@ -107,15 +108,15 @@ def test_interrupt_mid_stream_leaves_a_consistent_transcript(kernel, script):
             interrupted.append(True)
             real_kernel.manager.interrupt_kernel()
 
-    run = kernel.execute("%%agent\nTalk for a long time.", on_message=interrupt_after_first_display)
+    run = shared_kernel.execute("%%agent\nTalk for a long time.", on_message=interrupt_after_first_display)
 
     assert interrupted
     assert run.status == "error"
     assert "interrupted" in run.text
-    history = kernel.execute("%agent history").text
+    history = shared_kernel.execute("%agent history").text
     assert "token0" in history and "[interrupted by the user]" in history
     script.add_text("Back again.")
-    after = kernel.execute("%%agent\nContinue.")
+    after = shared_kernel.execute("%%agent\nContinue.")
     assert after.status == "ok", after.text
     roles = [m["role"] for m in script.requests[-1]["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
