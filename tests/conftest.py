@@ -58,8 +58,10 @@ def workspace(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
 def kernel_env(model_server: LoopbackModelServer, tmp_path: Path) -> dict[str, str]:
-    """A test's kernel environment: the fake server as endpoint, the test's own agent home."""
+    """The environment of the test's kernel: the fake server as endpoint, the test's own agent home (a
+    module may override this fixture to add variables)."""
     return {
         "OPENAI_BASE_URL": model_server.base_url,
         "OPENAI_API_KEY": "sk-test-not-a-real-key",
@@ -70,9 +72,9 @@ def kernel_env(model_server: LoopbackModelServer, tmp_path: Path) -> dict[str, s
 
 
 @pytest.fixture
-def kernel(model_server: LoopbackModelServer, workspace: Path, tmp_path: Path) -> Iterator[RealKernel]:
+def kernel(kernel_env: dict[str, str], workspace: Path) -> Iterator[RealKernel]:
     """A real kernel with agent_magic loaded, its endpoint the fake server, its cwd the workspace."""
-    real = RealKernel(env=kernel_env(model_server, tmp_path), cwd=workspace)
+    real = RealKernel(env=kernel_env, cwd=workspace)
     loaded = real.execute("%load_ext agent_magic")
     assert loaded.status == "ok", loaded.text
     yield real
@@ -107,17 +109,16 @@ def module_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKern
 
 
 @pytest.fixture
-def shared_kernel(
-    module_kernel: RealKernel, model_server: LoopbackModelServer, workspace: Path, tmp_path: Path
-) -> RealKernel:
+def shared_kernel(module_kernel: RealKernel, kernel_env: dict[str, str], workspace: Path) -> RealKernel:
     """Like `kernel`, but one process serves every test of the module: before each test it is reset to a
     clean state (see kernel_reset.py): this test's workspace as cwd, agent home and model server, its
     environment, `%config` changes forgotten, an empty namespace and `@agent_magic.tool` registry, the
     extension loaded afresh.
 
-    Use `kernel` for what needs a new process: restarts, interrupts (they may leave a thread running),
-    checks of which modules a kernel imported, settings read only when a process starts.
+    Use `kernel` for what needs a new process: restarts, interrupts that may leave a thread running (a tool
+    stuck in `time.sleep` or C code), checks of which modules a kernel imported, process-wide state that
+    cannot be undone (a global OpenTelemetry provider), settings read once per process.
     """
-    env = {**os.environ, **kernel_env(model_server, tmp_path)}
+    env = {**os.environ, **kernel_env}
     _run_ok(module_kernel, f"__import__('kernel_reset').reset({env!r}, {str(workspace)!r})")
     return module_kernel
