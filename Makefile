@@ -73,6 +73,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_ledger.py
 	$(BIN)/python benchmarks/bench_telemetry.py
 	$(BIN)/python benchmarks/fault_summary.py
+	$(BIN)/python benchmarks/bench_test_suite.py
 
 clean:
 	rm -rf $(VENV) notebooks/executed .pytest_cache docs/_build
