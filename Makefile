@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab,plot,docs]"
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab,plot,docs,mcp]"
 	touch $(STAMP)
 
 # The JupyterLab companion (labextension/, TypeScript). Editable installs skip its npm build (so `make
@@ -71,6 +71,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_parallel_tools.py
 	$(BIN)/python benchmarks/bench_approval.py
 	$(BIN)/python benchmarks/bench_ledger.py
+	$(BIN)/python benchmarks/bench_mcp.py
 	$(BIN)/python benchmarks/bench_telemetry.py
 	$(BIN)/python benchmarks/fault_summary.py
 	$(BIN)/python benchmarks/bench_test_suite.py

@@ -63,6 +63,12 @@ def _check_budget(name: str, value: dict[str, Any]) -> None:
     Limits.parse(name.removesuffix("_budget"), value)
 
 
+def _check_mcp_servers(_name: str, value: dict[str, Any]) -> None:
+    from agent_magic.tools.mcp.config import check_servers
+
+    check_servers(value)
+
+
 def _check_permissions(_name: str, value: dict[str, Any]) -> None:
     from agent_magic.policy.permissions import parse_permissions
 
@@ -190,6 +196,17 @@ class AgentMagic(Configurable):
     ).tag(config=True)
     # -- end telemetry
 
+    # -- MCP and prices (issue 14) ----------------------------------------------------------------------
+    mcp_servers = CheckedDict(
+        _check_mcp_servers,
+        help='MCP servers, merged over .mcp.json in the workspace (same shape as its "mcpServers"): '
+        '{"git": {"command": "uvx", "args": ["mcp-server-git"]}, "docs": {"url": "https://…/mcp", '
+        '"headers": {"Authorization": "Bearer ${DOCS_TOKEN}"}}}. ${VAR} is read from the environment.',
+    ).tag(config=True)
+    mcp_startup_timeout = Seconds(
+        30.0, help="Seconds an MCP server may take to start and list its tools before it counts as failed."
+    ).tag(config=True)
+
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("AGENT_MAGIC_MODEL") or FALLBACK_MODEL
@@ -230,12 +247,16 @@ class AgentMagic(Configurable):
             self.api_key or self.base_url or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
         )
 
+    def model_base_url(self) -> str | None:
+        """The model endpoint's base URL as the openai SDK resolves it (None: OpenAI's)."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
     def effective_settings(self) -> dict[str, Any]:
         """Every setting with its current value; the API key is masked."""
         values: dict[str, Any] = {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         values["api_key"] = f"…{key[-4:]} (set)" if key else "(not set)"
-        values["base_url"] = self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI default)"
+        values["base_url"] = self.model_base_url() or "(OpenAI default)"
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values
 

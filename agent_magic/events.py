@@ -120,12 +120,15 @@ class ToolCall:
     """One tool call the model asked for; `arguments` is the raw JSON text the model sent.
 
     `decoded` parses that text once, on first use, for everyone who reads it (the approval gate, the
-    rules, the renderers, the runner).
+    rules, the renderers, the runner). `server` names the MCP server whose tool it calls (set by the
+    session once the call is routed; None for built-in and notebook tools), so the ledger, the log and
+    the audit say where it went.
     """
 
     call_id: str
     name: str
     arguments: str
+    server: str | None = None
 
     @functools.cached_property
     def decoded(self) -> DecodedArguments:

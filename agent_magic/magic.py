@@ -196,15 +196,23 @@ class AgentMagics(Magics):
             runtime.new_session()
         settings = runtime.turn_settings(model=args.model, max_steps=args.max_steps, max_cost=args.max_cost)
         runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
+        notices = await runtime.prepare_tools()  # MCP servers start first, so --approve can name their tools
         from agent_magic.ui.approval_askers import cell_approver
 
         session = runtime.session
-        approver = cell_approver(runtime.gate, session.tools.names(), self.shell, runtime.config, args.approve)
+        try:
+            approver = cell_approver(runtime.gate, session.tools.names(), self.shell, runtime.config, args.approve)
+        except AgentError:
+            if notices:  # e.g. why the MCP server of a tool --approve names is not running
+                print("\n".join(notices))
+            raise
         renderer = self._renderer()
         subscribers = [renderer, *runtime.subscribers]
         cell_id, execution_count = _cell_provenance(self.shell)
         ended: TurnEnded | None = None
-        turn = session.run_turn(prompt, settings, approver=approver, cell_id=cell_id, execution_count=execution_count)
+        turn = session.run_turn(
+            prompt, settings, approver=approver, cell_id=cell_id, execution_count=execution_count, notices=notices
+        )
         runtime.turn_task, runtime.stop_requested = asyncio.current_task(), False
         try:
             async with _signal_heartbeat():
@@ -269,6 +277,8 @@ def unregister(shell: InteractiveShell) -> None:
     shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, AgentMagic)]
     shell.set_custom_exc((), None)
     magics = shell.magics_manager.registry.pop(MAGICS_NAME, None)
+    if magics is not None:
+        magics.runtime.close()
     lab_comm.detach(shell, getattr(magics, "lab_comm", None))
     shell.magics_manager.magics["cell"].pop("agent", None)
     shell.magics_manager.magics["line"].pop("agent", None)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from agent_magic.policy.permissions import PermissionRules
     from agent_magic.session import Session
     from agent_magic.tools.context import ToolContext
+    from agent_magic.tools.mcp.manager import McpManager
     from agent_magic.tools.registry import ToolRegistry
 
 NO_MODEL_MESSAGE = (
@@ -80,6 +81,7 @@ class AgentRuntime:
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
         self._session: Session | None = None
+        self._mcp: McpManager | None = None
         self._gate: ApprovalGate | None = None
         self._prices: PriceTable | None = None
         self._rules: PermissionRules | None = None
@@ -87,7 +89,7 @@ class AgentRuntime:
         config.observe(self._clients_changed, names=CLIENT_TRAITS)
         config.observe(self._limiter_changed, names=["requests_per_second", "requests_burst"])
         config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
-        config.observe(self._prices_changed, names=["prices"])
+        config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
         config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget"])
         config.observe(self._tool_settings_changed, names=["max_tool_output_chars", "shell_sandbox", "shell_network"])
@@ -175,19 +177,42 @@ class AgentRuntime:
         return True
 
     def tool_registry(self) -> ToolRegistry:
-        """The tools offered to the model: the built-ins, and live, the notebook's `@agent_magic.tool`s."""
+        """The tools offered to the model: the built-ins, and live, the running MCP servers' tools and
+        the notebook's `@agent_magic.tool`s (a notebook tool wins a name both use)."""
         from agent_magic.tools.builtins import builtin_tools
         from agent_magic.tools.custom import CUSTOM_TOOLS
         from agent_magic.tools.registry import ToolRegistry
 
-        return ToolRegistry(builtin_tools(), linked=[CUSTOM_TOOLS])
+        return ToolRegistry(builtin_tools(), linked=[self.mcp.tools, CUSTOM_TOOLS])
+
+    # -- MCP servers (issue 14): their lifecycle belongs to the runtime ---------------------------------
+
+    @property
+    def mcp(self) -> McpManager:
+        """The kernel's MCP servers (nothing starts until a turn finds one configured)."""
+        if self._mcp is None:
+            from agent_magic.tools.mcp.manager import McpManager
+
+            self._mcp = McpManager(self.config)
+        return self._mcp
+
+    async def prepare_tools(self) -> list[str]:
+        """Before a turn: start (or restart) the configured MCP servers; returns lines for the cell."""
+        return await self.mcp.prepare()
+
+    def close(self) -> None:
+        """Release what the kernel holds beyond a turn: stop the MCP servers (`%unload_ext`)."""
+        if self._mcp is not None:
+            self._mcp.close()
 
     def turn_settings(
         self, *, model: str | None = None, max_steps: int | None = None, max_cost: float | None = None
     ) -> TurnSettings:
         """The settings for one turn: configuration, overridden by the cell's options."""
         from agent_magic.contracts import TurnSettings
+        from agent_magic.llm.pricing import warm_up
 
+        warm_up()  # the price catalogue loads in the background while the turn starts (issue 14)
         self.telemetry.prepare_turn()  # telemetry (issue 15): one line, before the turn, if it cannot run
         cell = {"model": model or self.config.model, "max_cost": max_cost}
         if max_steps is not None:
@@ -221,11 +246,12 @@ class AgentRuntime:
     # -- prices ----------------------------------------------------------------------------------------
 
     def prices(self) -> PriceTable:
-        """The price table with the current `AgentMagic.prices` overrides."""
+        """The price table with the current `AgentMagic.prices` overrides, for the configured endpoint
+        (its base URL picks the provider whose prices apply)."""
         if self._prices is None:
             from agent_magic.llm.pricing import PriceTable
 
-            self._prices = PriceTable(self.config.prices)
+            self._prices = PriceTable(self.config.prices, base_url=self.config.model_base_url())
         return self._prices
 
     def cost(self, model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float | None:

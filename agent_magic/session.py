@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,12 +111,15 @@ class Session:
         approver: Approver | None = None,
         cell_id: str | None = None,
         execution_count: int | None = None,
+        notices: Sequence[str] = (),
     ) -> AsyncIterator[Event]:
         """Run one user turn to its end, yielding events; the last event is always `TurnEnded`.
 
-        `approver` decides this turn's calls that need a decision (None: they are refused). On
-        cancellation (kernel interrupt, Stop) the transcript is repaired, `TurnEnded(CANCELLED)` is
-        yielded, and the caller is expected to re-raise `asyncio.CancelledError`.
+        `approver` decides this turn's calls that need a decision (None: they are refused). `notices`
+        are lines for the user about how the turn was prepared (MCP servers started or failing), yielded
+        as `Notice` events after `TurnStarted`. On cancellation (kernel interrupt, Stop) the transcript
+        is repaired, `TurnEnded(CANCELLED)` is yielded, and the caller is expected to re-raise
+        `asyncio.CancelledError`.
         """
         turn = TurnContext(
             session_id=self.session_id, turn_id=uuid.uuid4().hex[:12], settings=settings, session_used=self.used
@@ -141,6 +144,8 @@ class Session:
             cell_id=cell_id,
             execution_count=execution_count,
         )
+        for line in notices:
+            yield Notice(**ids, message=line)
         yield self._append(ids, {"role": "user", "content": prompt}, MessageOrigin.PROMPT)
         partial: list[str] = []
         in_flight: list[dict[str, Any]] | None = None  # the request of a model call under way
@@ -223,6 +228,7 @@ class Session:
         """Run one step's tool calls: those needing no decision concurrently, the others one by one in
         order, each through the approver. Each result joins the transcript as soon as it exists."""
         ids = {"session_id": turn.session_id, "turn_id": turn.turn_id}
+        calls = tuple(self._routed(call) for call in calls)
         gated = [c for c in calls if self._needs_decision(c, approver)]
         unattended = [c for c in calls if c not in gated]
         if unattended:
@@ -299,6 +305,12 @@ class Session:
         if not decision.approved:
             why = f": {decision.reason}" if decision.reason else ""
             yield ToolResult.failure("denied", f"{call.name} was denied ({decision.decided_by}){why}")
+
+    def _routed(self, call: ToolCall) -> ToolCall:
+        """`call` naming the MCP server its tool belongs to, if any (read before it runs: a server that
+        crashes during the call withdraws its tools)."""
+        tool = self.tools.get(call.name)
+        return dataclasses.replace(call, server=tool.server) if tool is not None and tool.server else call
 
     def _admit(self, turn: TurnContext, call: ToolCall) -> None:
         """Let the guards stop the turn before `call` runs, then count it as used."""

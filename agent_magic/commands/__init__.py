@@ -6,9 +6,9 @@ A feature adds its subcommands in its own module and lists them here.
 
 from __future__ import annotations
 
-from agent_magic.commands import conversation, settings, usage
+from agent_magic.commands import conversation, mcp, settings, usage
 from agent_magic.commands.table import CommandContext, Subcommand
 
-SUBCOMMANDS: tuple[Subcommand, ...] = (*conversation.COMMANDS, *settings.COMMANDS, *usage.COMMANDS)
+SUBCOMMANDS: tuple[Subcommand, ...] = (*conversation.COMMANDS, *settings.COMMANDS, *usage.COMMANDS, *mcp.COMMANDS)
 
 __all__ = ["SUBCOMMANDS", "CommandContext", "Subcommand"]

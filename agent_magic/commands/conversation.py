@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from agent_magic.commands.table import CommandContext, Subcommand
+from agent_magic.commands.table import Argument, CommandContext, Subcommand
 
 MAX_SHOWN_TOOL_RESULT = 300
 
 
-def reset(ctx: CommandContext, _args: argparse.Namespace) -> None:
-    """Start a new conversation."""
+def reset(ctx: CommandContext, args: argparse.Namespace) -> None:
+    """Start a new conversation; with `--mcp`, also stop the MCP servers (the next turn starts them)."""
     session = ctx.runtime.new_session()
     print(f"New conversation (session {session.session_id}).")
+    if args.mcp:
+        stopped = ctx.runtime.mcp.stop_all()
+        print(f"Stopped {stopped} MCP server{'' if stopped == 1 else 's'}; they start again with the next turn.")
 
 
 def history(ctx: CommandContext, _args: argparse.Namespace) -> None:
@@ -53,7 +56,12 @@ def last_error(ctx: CommandContext, _args: argparse.Namespace) -> None:
 
 
 COMMANDS = (
-    Subcommand("reset", "start a new conversation", reset),
+    Subcommand(
+        "reset",
+        "start a new conversation",
+        reset,
+        (Argument.of("--mcp", action="store_true", help="also stop the MCP servers (they restart next turn)"),),
+    ),
     Subcommand("history", "print the conversation so far", history),
     Subcommand("last-error", "show the last failed turn's error in full", last_error),
 )

@@ -1,4 +1,4 @@
-"""Subcommands that show how the agent is set up: its settings and its tools."""
+"""Subcommands that show how the agent is set up: its settings (and what prices its model) and its tools."""
 
 from __future__ import annotations
 
@@ -8,17 +8,22 @@ from agent_magic.commands.table import CommandContext, Subcommand
 
 
 def show_config(ctx: CommandContext, _args: argparse.Namespace) -> None:
-    """Print every setting with its effective value (the API key masked)."""
+    """Print every setting with its effective value (the API key masked), and where the model's price
+    comes from."""
     for name, value in ctx.runtime.config.effective_settings().items():
         print(f"{name:<22} {value}")
+    print(f"{'price of model':<22} {ctx.runtime.prices().source_for(ctx.runtime.config.model)}")
 
 
 def show_tools(ctx: CommandContext, _args: argparse.Namespace) -> None:
-    """List the tools the model may call and whether each needs approval."""
-    for tool in ctx.runtime.session.tools:
+    """List the tools the model may call, whether each needs approval, and the MCP server of theirs."""
+    tools = list(ctx.runtime.session.tools)
+    width = max([18, *(len(tool.name) for tool in tools)])
+    for tool in tools:
         approval = "needs approval" if tool.destructive else "read-only"
         first_line = tool.description.splitlines()[0] if tool.description else ""
-        print(f"{tool.name:<18} {approval:<15} {first_line}")
+        origin = f"[MCP {tool.server}] " if tool.server else ""
+        print(f"{tool.name:<{width}} {approval:<15} {origin}{first_line}")
 
 
 COMMANDS = (

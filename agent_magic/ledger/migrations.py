@@ -82,6 +82,14 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
 
 
+@migration(2)
+def m002_tool_call_server(db: sqlite3.Connection) -> None:
+    """The MCP server a tool call went to (NULL for built-in and notebook tools), on tool calls and
+    approval decisions (issue 14). Plain ALTER TABLE, portable to other SQL backends."""
+    db.execute("ALTER TABLE tool_calls ADD COLUMN server TEXT")
+    db.execute("ALTER TABLE approvals ADD COLUMN server TEXT")
+
+
 def _run_statements(db: sqlite3.Connection, script: str) -> None:
     """Run `;`-separated DDL one statement at a time (`executescript` would commit the open transaction)."""
     for statement in script.split(";"):

@@ -175,23 +175,25 @@ class LedgerRecorder:
             self._turn(event).step or None,
             event.at,
             call.name,
+            call.server,
             mask_secrets(call.arguments),
         )
 
     _INSERT_TOOL = (
-        "INSERT INTO tool_calls (session_id, turn_id, trace_id, call_id, step, at, tool, arguments, {extra}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, {marks}) ON CONFLICT (turn_id, call_id) DO UPDATE SET {update}"
+        "INSERT INTO tool_calls (session_id, turn_id, trace_id, call_id, step, at, tool, server, arguments, {extra}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {marks}) ON CONFLICT (turn_id, call_id) DO UPDATE SET {update}"
     )
 
     def _approval(self, event: ApprovalDecided) -> None:
         self.store.write(
-            "INSERT INTO approvals (session_id, turn_id, trace_id, call_id, at, tool, decision, decided_by, reason, "
-            "seconds_to_decide) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO approvals (session_id, turn_id, trace_id, call_id, at, tool, server, decision, decided_by, "
+            "reason, seconds_to_decide) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *self._ids(event),
                 event.call.call_id,
                 event.at,
                 event.call.name,
+                event.call.server,
                 event.decision,
                 event.decided_by,
                 mask_secrets(event.reason),

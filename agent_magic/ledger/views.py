@@ -65,6 +65,7 @@ TOOL_COLUMNS = [
     "turn",
     "step",
     "tool",
+    "server",
     "arguments",
     "decision",
     "decided_by",
@@ -182,15 +183,16 @@ def tool_calls(
     *,
     home: str | None = None,
 ) -> pd.DataFrame:
-    """One row per tool call: time, session, turn, tool, arguments (secrets masked), decision (auto: no
-    approval needed; approved: a person said yes; rule / headless: a rule or the headless policy allowed
-    it; denied / stopped), decided_by, ok, error_code, duration_s, result_chars, truncated."""
+    """One row per tool call: time, session, turn, tool, server (the MCP server it went to; None for
+    built-in and notebook tools), arguments (secrets masked), decision (auto: no approval needed;
+    approved: a person said yes; rule / headless: a rule or the headless policy allowed it; denied /
+    stopped), decided_by, ok, error_code, duration_s, result_chars, truncated."""
     store, notebook = ledger_context(home)
     where, params = _scope_sql(store, notebook, session, since, all_sessions)
     frame = _frame(
         store,
-        "SELECT at, session_id, turn_id, step, tool, arguments, decision, decided_by, ok, error_code, duration_s, "
-        f"result_chars, truncated, call_id, trace_id FROM tool_calls WHERE {where} ORDER BY id",
+        "SELECT at, session_id, turn_id, step, tool, server, arguments, decision, decided_by, ok, error_code, "
+        f"duration_s, result_chars, truncated, call_id, trace_id FROM tool_calls WHERE {where} ORDER BY id",
         params,
     )
     frame = frame.rename(columns=_RENAMES)

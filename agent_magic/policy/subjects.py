@@ -21,7 +21,7 @@ def subject_argument(tool: Tool | None, arguments: dict[str, Any]) -> str | None
     declared = getattr(tool, "subject_argument", None) if tool is not None else None
     if declared:
         return declared
-    fields = tool.arguments_model.model_fields if tool is not None else arguments
+    fields = tool.argument_names if tool is not None else arguments
     return next((name for name in CONVENTIONAL_SUBJECTS if name in fields), None)
 
 

@@ -43,6 +43,17 @@ class Tool:
     # The argument approval rules match their glob against (e.g. "path", "command"); None: the first of
     # path / command / code the tool takes (see policy/subjects.py).
     subject_argument: str | None = None
+    # -- MCP (issue 14): tools described by someone else come with a JSON schema instead of a signature
+    # (`parameters` is then empty and `function` takes the arguments as keywords), and name their server.
+    input_schema: dict[str, Any] | None = None
+    server: str | None = None
+
+    @property
+    def argument_names(self) -> tuple[str, ...]:
+        """The names of the arguments the tool takes."""
+        if self.input_schema is not None:
+            return tuple(self.input_schema.get("properties") or {})
+        return tuple(name for name, *_ in self.parameters)
 
     @functools.cached_property
     def arguments_model(self) -> type[BaseModel]:
@@ -65,10 +76,13 @@ class Tool:
 
     def openai_schema(self) -> dict[str, Any]:
         """The Chat Completions `tools` entry for this tool."""
-        parameters = self.arguments_model.model_json_schema()
-        parameters.pop("title", None)
-        for prop in parameters.get("properties", {}).values():
-            prop.pop("title", None)
+        if self.input_schema is not None:
+            parameters = self.input_schema
+        else:
+            parameters = self.arguments_model.model_json_schema()
+            parameters.pop("title", None)
+            for prop in parameters.get("properties", {}).values():
+                prop.pop("title", None)
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": parameters},
@@ -76,6 +90,8 @@ class Tool:
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check `arguments` against the schema and return them converted to the annotated types."""
+        if self.input_schema is not None:
+            return _validate_json_schema(self.input_schema, arguments)
         from pydantic import ValidationError
 
         try:
@@ -86,6 +102,27 @@ class Tool:
             )
             raise ToolArgumentsError(problems) from None
         return {name: getattr(model, name) for name in type(model).model_fields}
+
+
+def _validate_json_schema(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` unchanged when they satisfy `schema`; raises ToolArgumentsError listing what does not.
+
+    A schema that is itself invalid (the describing server's bug) checks nothing: the server still
+    validates what it receives.
+    """
+    import jsonschema  # a dependency of the `mcp` extra, the only source of such tools
+
+    try:
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        problems = [
+            f"{'.'.join(str(p) for p in error.absolute_path) or 'arguments'}: {error.message}"
+            for error in validator.iter_errors(arguments)
+        ]
+    except jsonschema.SchemaError:
+        return arguments
+    if problems:
+        raise ToolArgumentsError("; ".join(sorted(problems)))
+    return arguments
 
 
 def _docstring_parts(function: Callable[..., Any]) -> tuple[str, dict[str, str]]:

@@ -8,6 +8,7 @@ import concurrent.futures
 import contextvars
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,20 +27,24 @@ TOOL_THREADS = 32
 _tool_executor = concurrent.futures.ThreadPoolExecutor(max_workers=TOOL_THREADS, thread_name_prefix="agent-tool")
 
 
-def _masked(value: Any) -> Any:
-    """`value` with every credential-like environment value replaced by `***`, at any depth."""
+def _masked(value: Any, mask: Callable[[str], str]) -> Any:
+    """`value` with `mask` applied to every string in it, at any depth."""
     if isinstance(value, str):
-        return mask_secrets(value)
+        return mask(value)
     if isinstance(value, dict):
-        return {_masked(k): _masked(v) for k, v in value.items()}
+        return {_masked(k, mask): _masked(v, mask) for k, v in value.items()}
     if type(value) in (list, tuple):
-        return type(value)(_masked(v) for v in value)
+        return type(value)(_masked(v, mask) for v in value)
     return value
 
 
-def mask_result(result: ToolResult) -> ToolResult:
-    """The result with secrets masked in its data and message (tool output never carries a key)."""
-    return replace(result, data=_masked(result.data), error_message=_masked(result.error_message))
+def mask_result(result: ToolResult, *, mask: Callable[[str], str] = mask_secrets) -> ToolResult:
+    """The result with secrets masked in its data and message (tool output never carries a key).
+
+    `mask` defaults to masking credential-like environment values; an MCP server's results also mask
+    the secrets of its own configuration (issue 14).
+    """
+    return replace(result, data=_masked(result.data, mask), error_message=_masked(result.error_message, mask))
 
 
 async def _call_in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
