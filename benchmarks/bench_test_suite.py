@@ -47,8 +47,10 @@ class SuiteTimer:
         """Add each phase's time to its file; count each test's outcome (its call's, or its setup's when
         the setup failed or skipped it)."""
         self.seconds[report.nodeid.split("::")[0]] += report.duration
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        if report.when == "call":
             self.outcomes[report.outcome] += 1
+        elif report.when == "setup" and report.outcome != "passed":
+            self.outcomes["error" if report.failed else report.outcome] += 1
 
     def count_launches(self) -> None:
         """Count every kernel launch: jupyter_client launches all kernels through this one method (a
