@@ -1,5 +1,6 @@
-"""Runs INSIDE a shared test kernel (loaded by `shared_kernel.py`, never imported by pytest): remembers the
-kernel's state when it started and puts it back before each test, as if the test had a kernel of its own.
+"""Runs INSIDE a shared test kernel (loaded there by conftest.py's `module_kernel`; pytest never imports
+it): remembers the kernel's state when it started and puts it back before each test, as if the test had
+a kernel of its own.
 
 What a test can change and a fresh kernel would not have: the environment, the working directory,
 `%config` values (IPython keeps them in the shell's config, so a reloaded extension would read them
