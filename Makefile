@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab,plot,docs,mcp]"
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[test,lab,plot,docs,mcp,postgres]"
 	touch $(STAMP)
 
 # The JupyterLab companion (labextension/, TypeScript). Editable installs skip its npm build (so `make
@@ -35,10 +35,10 @@ $(LABEXT_SHARE)/package.json: $(LABEXT_BUILT) $(STAMP)
 ## labextension: build the JupyterLab companion and install it into .venv (needs Node.js >= 18 and npm)
 labextension: setup $(LABEXT_SHARE)/package.json
 
-## setup: create .venv and install agent_magic with its test, lab, plot and docs extras
+## setup: create .venv and install agent_magic with its test, lab, plot, docs and postgres extras
 setup: $(STAMP)
 
-## system-deps: Debian packages the full suite uses (bubblewrap sandbox, chromium for browser tests)
+## system-deps: Debian packages the full suite uses (bubblewrap sandbox, chromium for browser tests, postgresql)
 system-deps:
 	@bash scripts/system-deps.sh
 
@@ -74,6 +74,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_mcp.py
 	$(BIN)/python benchmarks/bench_telemetry.py
 	$(BIN)/python benchmarks/fault_summary.py
+	$(BIN)/python benchmarks/bench_responsiveness.py
 	$(BIN)/python benchmarks/bench_test_suite.py
 
 clean:

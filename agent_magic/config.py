@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from traitlets import Bool, Dict, Enum, Float, HasTraits, Int, TraitError, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, HasTraits, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from agent_magic.prompts import DEFAULT_SYSTEM_PROMPT
@@ -73,6 +74,12 @@ def _check_permissions(_name: str, value: dict[str, Any]) -> None:
     from agent_magic.policy.permissions import parse_permissions
 
     parse_permissions(value)
+
+
+def _check_shell_limits(_name: str, value: dict[str, Any]) -> None:
+    from agent_magic.policy.shell_limits import ShellLimits
+
+    ShellLimits.parse(value)
 
 
 class AgentMagic(Configurable):
@@ -179,8 +186,45 @@ class AgentMagic(Configurable):
     ).tag(config=True)
     day_budget = CheckedDict(
         _check_budget,
-        help='Limits per calendar day, all kernels sharing the ledger: {"steps", "tool_calls", "tokens", "cost"}.',
+        help='Limits per calendar day for this user, across all their kernels sharing the ledger: {"steps", '
+        '"tool_calls", "tokens", "cost"}.',
     ).tag(config=True)
+
+    # -- hardening (issue 16)
+    shell_env_passthrough = List(
+        Unicode(),
+        help="Environment variables run_shell commands may see although their names look like credentials "
+        "or belong to Jupyter or the model endpoint (those are removed by default), e.g. ['GITHUB_TOKEN'].",
+    ).tag(config=True)
+    shell_limits = CheckedDict(
+        _check_shell_limits,
+        help='Resource limits of each run_shell command: {"processes": 256, "memory_mb": 4096, "file_mb": 1024, '
+        '"cpu_s": 600} (the defaults; 0 = no limit of that kind). Keys left out keep their default.',
+    ).tag(config=True)
+    max_tool_calls_per_step = Int(
+        64, min=1, help="Most tool calls run from one model answer; further calls get an error result, not run."
+    ).tag(config=True)
+    stream_idle_timeout = Seconds(
+        15.0,
+        help="Once an answer has started streaming, seconds of silence after which the stream is abandoned "
+        "and retried like a cut stream (before the first chunk, first_byte_timeout applies).",
+    ).tag(config=True)
+    max_response_mb = Float(
+        64.0, min=0.001, help="Largest model response (megabytes, decompressed) before the call fails clearly."
+    ).tag(config=True)
+
+    @validate("base_url")
+    def _check_base_url(self, proposal: dict[str, Any]) -> str | None:
+        from agent_magic.llm.endpoint_url import check_base_url
+
+        if proposal["value"] is None:
+            return None
+        try:
+            return check_base_url(proposal["value"], "AgentMagic.base_url")
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+
+    # -- end hardening
 
     # -- telemetry (issue 15)
     telemetry = Enum(
@@ -223,7 +267,12 @@ class AgentMagic(Configurable):
     def _default_headless_approval(self) -> str:
         value = os.environ.get("AGENT_MAGIC_HEADLESS_APPROVAL", "deny").strip().lower() or "deny"
         if value not in ("deny", "allow", "error"):
-            raise TraitError(f"AGENT_MAGIC_HEADLESS_APPROVAL must be deny, allow or error, not {value!r}")
+            # One line, and the safe choice: a bad value must neither crash every cell nor allow anything.
+            print(
+                f"agent_magic: AGENT_MAGIC_HEADLESS_APPROVAL={value!r} is not deny, allow or error; using deny",
+                file=sys.stderr,
+            )
+            return "deny"
         return value
 
     # -- telemetry (issue 15)
@@ -252,13 +301,40 @@ class AgentMagic(Configurable):
         return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
 
     def effective_settings(self) -> dict[str, Any]:
-        """Every setting with its current value; the API key is masked."""
+        """Every setting with its current value; the API key and credentials in URLs are masked."""
+        from agent_magic.policy.secrets import mask_secrets
+
         values: dict[str, Any] = {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         values["api_key"] = f"…{key[-4:]} (set)" if key else "(not set)"
-        values["base_url"] = self.model_base_url() or "(OpenAI default)"
+        values["base_url"] = mask_secrets(self.model_base_url() or "(OpenAI default)")
         values["system_prompt"] = self.system_prompt[:60] + ("…" if len(self.system_prompt) > 60 else "")
         return values
+
+    # -- team ledger (issue 15)
+    ledger_url = Unicode(
+        help="Where the usage ledger lives: empty for the SQLite file under AgentMagic.home, or a PostgreSQL "
+        "URL (postgresql://user@host:5432/db) shared by many kernels and machines; needs "
+        "agent-magic[postgres]. Default: $AGENT_MAGIC_LEDGER_URL, else empty.",
+    ).tag(config=True)
+    user_budget = CheckedDict(
+        _check_budget,
+        help='Limits per user across all their kernels, per month or day: {"cost": dollars, "tokens": N, '
+        '"tool_calls": N, "steps": N, "per": "month"} ("per": "month" or "day", default month).',
+    ).tag(config=True)
+
+    @default("ledger_url")
+    def _default_ledger_url(self) -> str:
+        return os.environ.get("AGENT_MAGIC_LEDGER_URL", "").strip()
+
+    @validate("ledger_url")
+    def _valid_ledger_url(self, proposal: Any) -> str:
+        from agent_magic.ledger.backends import check_url
+
+        try:
+            return check_url(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
 
 
 def setting(trait_name: str) -> Any:

@@ -27,6 +27,7 @@ class TurnSettings:
     max_tool_output_chars: int = setting("max_tool_output_chars")
     system_prompt: str = setting("system_prompt")
     max_cost: float | None = None  # the cell's --max-cost: dollars this turn may spend (the budget guard checks)
+    max_tool_calls_per_step: int = setting("max_tool_calls_per_step")  # the excess is answered, not run
 
 
 @dataclass(frozen=True)

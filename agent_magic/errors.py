@@ -75,3 +75,21 @@ class LimitReached(AgentError):
 
 class TurnStopped(AgentError):
     """The user chose Stop at an approval prompt: the turn ends like a cancellation."""
+
+
+class StreamStalledError(StreamCutError):
+    """An answer that had started went silent longer than `AgentMagic.stream_idle_timeout`: it is
+    abandoned and retried like a cut stream."""
+
+
+class MalformedStreamError(ModelCallError):
+    """The server sent an event that is not a valid chunk. Retried when nothing was shown yet; after
+    text was shown it ends the call, since silently skipping the event could lose text."""
+
+
+class ResponseTooLargeError(ModelCallError):
+    """The response passed `AgentMagic.max_response_mb` (an endless stream, a compression bomb)."""
+
+
+class NotAnEventStreamError(ModelCallError):
+    """The server answered 200 with something other than Server-Sent Events (an HTML page, say)."""

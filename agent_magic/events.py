@@ -13,6 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Tool-call arguments past these are refused with an error the model reads (issue 16 item 7).
+MAX_ARGUMENT_CHARS = 16_000_000  # a whole file's content fits; gigabytes of JSON do not
+MAX_ARGUMENT_DEPTH = 64
+
 
 class TurnState(enum.StrEnum):
     """The states of one turn's state machine (see ARCHITECTURE.md)."""
@@ -133,6 +137,10 @@ class ToolCall:
     @functools.cached_property
     def decoded(self) -> DecodedArguments:
         """The arguments as a dict, or why they are not one (an empty string means no arguments)."""
+        if len(self.arguments) > MAX_ARGUMENT_CHARS:
+            return DecodedArguments(
+                None, f"arguments are {len(self.arguments):,} characters; at most {MAX_ARGUMENT_CHARS:,}"
+            )
         if not self.arguments.strip():
             return DecodedArguments({})
         try:
@@ -143,7 +151,20 @@ class ToolCall:
             return DecodedArguments(None, "arguments are nested too deeply to decode")
         if not isinstance(value, dict):
             return DecodedArguments(None, f"arguments must be a JSON object, got {type(value).__name__}")
+        if _depth(value) > MAX_ARGUMENT_DEPTH:  # validation, rules and renderers walk them recursively
+            return DecodedArguments(None, f"arguments are nested too deeply (at most {MAX_ARGUMENT_DEPTH} levels)")
         return DecodedArguments(value)
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a decoded JSON value (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack += [(child, level + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ running notebook" (`agent_magic.usage()`, `session_totals()`…) look it up here
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from agent_magic.ledger.store import LedgerStore
@@ -28,17 +28,28 @@ def current_runtime() -> AgentRuntime | None:
     return magics.runtime if magics is not None else None
 
 
-def ledger_context(home: str | None = None) -> tuple[LedgerStore, str]:
-    """The store and notebook key to read: the running kernel's ledger when the extension is loaded
-    (so `%config AgentMagic.home` applies), else `home` (or the default home) and the working directory."""
-    from agent_magic.ledger.identity import current_notebook
-    from agent_magic.ledger.store import LedgerStore, resolve_home
+class LedgerContext(NamedTuple):
+    """What the pandas views read: a ledger, and the notebook and user whose records are shown by default."""
+
+    store: LedgerStore
+    notebook: str
+    user: str
+
+
+def ledger_context(home: str | None = None) -> LedgerContext:
+    """The ledger to read: the running kernel's when the extension is loaded (so `%config
+    AgentMagic.home` and `ledger_url` apply), else the one at `home` (or the default home, or
+    $AGENT_MAGIC_LEDGER_URL), with the working directory as the notebook."""
+    from agent_magic.ledger.identity import current_notebook, current_user
+    from agent_magic.ledger.store import LedgerStore, resolve_home, resolve_url
 
     runtime = current_runtime() if home is None else None
     if runtime is not None:
-        return runtime.ledger.store, runtime.ledger.notebook
+        ledger = runtime.ledger
+        return LedgerContext(ledger.store, ledger.notebook, ledger.user)
     shell = _shell() if home is None else None
-    return LedgerStore(resolve_home(home)), current_notebook(shell.user_ns if shell is not None else None)
+    store = LedgerStore(resolve_home(home), url=resolve_url() if home is None else None)
+    return LedgerContext(store, current_notebook(shell.user_ns if shell is not None else None), current_user())
 
 
 def session_totals(session: str | None = None, *, home: str | None = None) -> dict[str, Any]:
@@ -51,7 +62,7 @@ def session_totals(session: str | None = None, *, home: str | None = None) -> di
     """
     from agent_magic.ledger.totals import read_session_totals
 
-    store, _notebook = ledger_context(home)
+    store = ledger_context(home).store
     if session is None and home is None:
         runtime = current_runtime()
         session = runtime.session.session_id if runtime is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
@@ -23,7 +24,7 @@ from agent_magic.telemetry import TelemetrySwitch
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
     # benchmarks/bench_stream.py): the methods below import them where they are used.
-    from agent_magic.contracts import Totals, TurnSettings
+    from agent_magic.contracts import TurnSettings
     from agent_magic.llm.client import EndpointSettings, ModelClient
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
@@ -50,6 +51,16 @@ CLIENT_TRAITS = [
     "retry_initial_wait",
     "retry_max_wait",
     "retry_max_total_wait",
+]
+
+# The settings the tools' context is made from: a change gives the session a new context.
+TOOL_TRAITS = [
+    "max_tool_output_chars",
+    "shell_sandbox",
+    "shell_network",
+    "shell_env_passthrough",
+    "shell_limits",
+    "home",
 ]
 
 
@@ -91,8 +102,8 @@ class AgentRuntime:
         config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
         config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
-        config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget"])
-        config.observe(self._tool_settings_changed, names=["max_tool_output_chars", "shell_sandbox", "shell_network"])
+        config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget", "user_budget"])
+        config.observe(self._tool_settings_changed, names=[*TOOL_TRAITS])
 
     # -- reacting to %config ---------------------------------------------------------------------------
 
@@ -144,7 +155,7 @@ class AgentRuntime:
         tools = self.tool_registry()
         workspace = self.config.workspace_path
         self._gate = ApprovalGate(rules=self.permission_rules, tools=tools, workspace=workspace)
-        guard = BudgetGuard(self.limits, self.is_priced, self.spent_today)
+        guard = BudgetGuard(self.limits, self.is_priced, self.ledger.spend.check)
         self._session = Session(
             client_for=self.client_for, tools=tools, context=self._tool_context(), guards=[guard], pricing=self.cost
         )
@@ -155,12 +166,16 @@ class AgentRuntime:
         from agent_magic.tools.context import ToolContext
 
         assert self._gate is not None
+        cfg = self.config
         return from_config(
             ToolContext,
-            self.config,
+            cfg,
             workspace=self._gate.workspace,
             namespace=self.namespace,
             denies_reading=self._gate.denies_reading,
+            env_passthrough=tuple(cfg.shell_env_passthrough),
+            private_paths=(Path(cfg.home),),  # the agent home and its ledger, hidden from commands
+            shell_limits=dict(cfg.shell_limits),
         )
 
     def stop_turn(self) -> bool:
@@ -237,12 +252,6 @@ class AgentRuntime:
             self._limits = {scope: Limits.parse(scope, getattr(self.config, f"{scope}_budget")) for scope in SCOPES}
         return self._limits
 
-    def spent_today(self) -> Totals:
-        """What every kernel sharing this ledger spent since local midnight (the day budget's scope)."""
-        from agent_magic.policy.budget import start_of_today
-
-        return self.ledger.store.totals(since=start_of_today())
-
     # -- prices ----------------------------------------------------------------------------------------
 
     def prices(self) -> PriceTable:
@@ -275,6 +284,13 @@ class AgentRuntime:
             return from_config(EndpointSettings, cfg, model=model, base_url=demo_base_url(), api_key="demo")
         if not cfg.has_endpoint():
             raise AgentUsageError(NO_MODEL_MESSAGE)
+        if not cfg.base_url and os.environ.get("OPENAI_BASE_URL"):
+            from agent_magic.llm.endpoint_url import check_base_url
+
+            try:
+                check_base_url(os.environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL")
+            except ValueError as exc:
+                raise AgentUsageError(str(exc)) from None
         api_key = cfg.api_key
         if api_key is None and (cfg.base_url or os.environ.get("OPENAI_BASE_URL")):
             api_key = os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_KEY

@@ -229,6 +229,14 @@ class Session:
         order, each through the approver. Each result joins the transcript as soon as it exists."""
         ids = {"session_id": turn.session_id, "turn_id": turn.turn_id}
         calls = tuple(self._routed(call) for call in calls)
+        cap = turn.settings.max_tool_calls_per_step
+        if len(calls) > cap:  # the excess is answered, not run, so the transcript stays valid
+            asked = f"the model asked for {len(calls)} tool calls at once"
+            reason = f"not run: {asked}; at most {cap} run per step (AgentMagic.max_tool_calls_per_step)"
+            for call in calls[cap:]:
+                yield self._answer_unrun(ids, call, reason, "too_many_tool_calls")
+            yield Notice(**ids, message=f"⛔ {asked}; ran the first {cap} (AgentMagic.max_tool_calls_per_step)")
+            calls = calls[:cap]
         gated = [c for c in calls if self._needs_decision(c, approver)]
         unattended = [c for c in calls if c not in gated]
         if unattended:
@@ -363,13 +371,18 @@ class Session:
         for message in list(self.messages):
             for call in message.get("tool_calls") or ():
                 if call["id"] not in answered:
-                    result = ToolResult.failure("cancelled", reason)
-                    content = present(
-                        ToolCall(call["id"], call["function"]["name"], ""), result, max_chars=1000
-                    ).content
-                    tool_message = {"role": "tool", "tool_call_id": call["id"], "content": content}
-                    added.append(self._append(ids, tool_message, MessageOrigin.REPAIR))
+                    added.append(self._answer_unrun(ids, ToolCall(call["id"], call["function"]["name"], ""), reason))
         return added
+
+    def _answer_unrun(
+        self, ids: dict[str, str], call: ToolCall, reason: str, error_code: str = "cancelled"
+    ) -> MessageAdded:
+        """Answer a tool call that will not run, so the next request stays valid."""
+        result = ToolResult.failure(error_code, reason)
+        content = present(ToolCall(call.call_id, call.name, ""), result, max_chars=1000).content
+        return self._append(
+            ids, {"role": "tool", "tool_call_id": call.call_id, "content": content}, MessageOrigin.REPAIR
+        )
 
     # -- events ---------------------------------------------------------------------------------------
 

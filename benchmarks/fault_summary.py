@@ -5,7 +5,8 @@ server) and prints which faults the agent survived, with the times the tests mea
    held) or not, and the test's wall time.
 2. The measured times: the wait a server's Retry-After asked for vs the wait observed, and the latency
    from a kernel interrupt to the cell ending, while streaming, waiting for approval, waiting in a retry
-   backoff, and running a shell or a Python tool (target <= 0.5 s).
+   backoff, and running a shell or a Python tool (target <= 0.5 s); how long a stalled answer (30 s
+   silence, stream_idle_timeout 1 s) and an endless stream (1 MB cap) took to end.
 
 Run: .venv/bin/python benchmarks/fault_summary.py
 """
@@ -70,6 +71,12 @@ def main() -> int:
         if key in measured:
             verdict = "ok" if measured[key] <= INTERRUPT_TARGET_S else f"over the {INTERRUPT_TARGET_S} s target"
             print(f"{label:<44}  {measured[key]:7.3f}  {verdict}")
+    for key, label in [
+        ("stall_abandoned_after_s", "stalled answer (limit 1 s) -> restarted, ended"),
+        ("endless_stream_stopped_s", "endless stream -> stopped at 1 MB"),
+    ]:
+        if key in measured:
+            print(f"{label:<44}  {measured[key]:7.3f}")
     return 0 if rows and survived == len(rows) else 1
 
 

@@ -292,7 +292,7 @@ def test_commands_and_code_are_shown_as_such(ws):
     shell = describe_request(ApprovalRequest(call, None, {"command": "ls -la"}, "ls -la", ws.root))
     assert (shell.language, shell.body) == ("bash", "ls -la")
     code = describe_request(ApprovalRequest(call, None, {"code": "x = 1"}, "x = 1", ws.root))
-    assert code.markdown().endswith("```python\nx = 1\n```")
+    assert code.body == "x = 1" and "<pre" in code.html()
 
 
 def test_a_search_skips_the_files_a_deny_rule_protects(tmp_path):

@@ -72,9 +72,13 @@ def test_config_rejects_malformed_rules_when_they_are_set():
 def test_headless_policy_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("AGENT_MAGIC_HEADLESS_APPROVAL", "allow")
     assert AgentMagic().headless_approval == "allow"
-    monkeypatch.setenv("AGENT_MAGIC_HEADLESS_APPROVAL", "maybe")
-    with pytest.raises(TraitError, match="must be deny, allow or error"):
-        AgentMagic().headless_approval  # noqa: B018
+
+
+def test_a_bad_headless_policy_in_the_environment_is_one_line_and_denies(monkeypatch, capsys):
+    monkeypatch.setenv("AGENT_MAGIC_HEADLESS_APPROVAL", "yes")
+    assert AgentMagic().headless_approval == "deny"
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and "AGENT_MAGIC_HEADLESS_APPROVAL='yes' is not deny, allow or error" in warning
 
 
 def test_subject_is_the_command_for_shell_and_a_workspace_relative_path_for_files(tmp_path):

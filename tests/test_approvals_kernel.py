@@ -80,7 +80,7 @@ def test_clicking_approve_runs_the_tool_and_the_cell_finishes(touch_kernel, scri
     assert run.status == "ok", run.text
     assert clicker.clicks == 1
     assert (workspace / "a.txt").read_text() == "made"
-    assert "`touch` wants to act on `a.txt` (new file)" in run.text
+    assert "Approval needed: touch wants to act on a.txt (new file)" in run.text
     assert "**approved** by user click" in run.text and "All done." in run.text
     assert tool_result(script)["ok"] is True
 

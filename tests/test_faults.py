@@ -9,13 +9,15 @@ reset before each (`shared_kernel`): every interrupt here ends without leaving a
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import time
 import uuid
+import zlib
 
 import pytest
 
-from agent_magic.llm.sse_server import StreamReply, text_chunks
+from agent_magic.llm.sse_server import ErrorReply, RawReply, StreamReply, text_chunks
 
 pytestmark = pytest.mark.kernel
 
@@ -469,3 +471,164 @@ def test_budget_hit_mid_turn_stops_cleanly(agent, script):
     agent.execute("%config AgentMagic.turn_budget = {}")
     messages = assert_next_turn_sees_a_valid_transcript(agent, script)
     assert sum(1 for m in messages if m["role"] == "tool") == 2
+
+
+# -- hostile tool arguments (issue 16 item 7) ------------------------------------------------------
+
+DEEP = '{"path": ' + "[" * 200_000 + "]" * 200_000 + "}"
+
+
+@pytest.mark.parametrize("tool", ["read_file", "write_file"])
+def test_arguments_nested_200000_deep_get_a_structured_error(agent, script, tool):
+    script.add_tool_calls((tool, DEEP))
+    script.add_text("I will send simpler arguments.")
+
+    run = agent.execute(f"%%agent --approve {tool}\ngo", timeout=120)
+
+    assert run.status == "ok", run.text
+    assert "I will send simpler arguments." in run.text and "RecursionError" not in run.text
+    payload = tool_payload(script.requests[1]["messages"][-1])
+    assert payload["error_code"] == "invalid_arguments" and "nested too deeply" in payload["error_message"]
+    assert_next_turn_sees_a_valid_transcript(agent, script)
+
+
+def test_two_thousand_tool_calls_in_one_step_are_capped(agent, script):
+    agent.execute("%config AgentMagic.max_tool_calls_per_step = 20")
+    script.add_tool_calls(*[("list_files", "{}")] * 2_000)
+    script.add_text("Listed.")
+
+    run = agent.execute("%%agent\nlist everything", timeout=120)
+
+    assert run.status == "ok", run.text
+    assert "the model asked for 2000 tool calls at once; ran the first 20" in run.text
+    results = [tool_payload(m) for m in script.requests[1]["messages"] if m["role"] == "tool"]
+    assert len(results) == 2_000
+    assert sum(r["ok"] for r in results) == 20
+    assert {r["error_code"] for r in results if not r["ok"]} == {"too_many_tool_calls"}
+    assert len(ledger_tools(agent)) == 20
+    assert_next_turn_sees_a_valid_transcript(agent, script)
+
+
+# -- stalls, undecodable events, oversized and non-stream replies (issue 16 items 8, 13, 15, 16) ------
+
+
+def test_a_stream_that_stalls_mid_answer_is_abandoned_and_restarted(agent, script, record_property):
+    agent.execute("%config AgentMagic.stream_idle_timeout = 1.0")
+    script.add(StreamReply(text_chunks("alpha beta gamma delta"), stall_after=3, stall_seconds=30))
+    script.add_text("The complete answer.")
+
+    started = time.monotonic()
+    run = agent.execute("%%agent\nhello", timeout=60)
+    waited = time.monotonic() - started
+
+    assert run.status == "ok", run.text
+    assert "went silent for 1 s mid-answer (AgentMagic.stream_idle_timeout)" in run.text
+    assert "The complete answer." in run.text and "alpha" not in run.text
+    record_property("stall_abandoned_after_s", round(waited, 3))
+    assert waited < 30, "the stall was not waited out"
+    assert ledger_calls(agent)[0]["retries"] == 1
+    assert_next_turn_sees_a_valid_transcript(agent, script)
+
+
+def test_an_undecodable_event_before_any_text_is_retried(agent, script, model_server):
+    script.add(StreamReply(text_chunks("never shown"), raw_event_at=1))
+    script.add_text("The complete answer.")
+
+    run = agent.execute("%%agent\nhello")
+
+    assert run.status == "ok", run.text
+    assert "sent a malformed event" in run.text and "The complete answer." in run.text
+    assert model_server.request_count == 2
+    assert_next_turn_sees_a_valid_transcript(agent, script)
+
+
+@pytest.mark.parametrize(
+    "event", [b"data: {this is not json\n\n", b'data: {"choices": "garbage"}\n\n', b"data: [1, 2]\n\n"]
+)
+def test_an_undecodable_event_mid_answer_ends_with_a_clear_error(agent, script, model_server, event):
+    script.add(StreamReply(text_chunks("alpha beta gamma delta"), raw_event_at=3, raw_event=event))
+
+    run = agent.execute("%%agent\nhello")
+
+    assert run.status == "error"
+    assert "sent a malformed event mid-answer" in run.text and "the answer is incomplete" in run.text
+    assert model_server.request_count == 1, "not retried: the text shown would be spliced"
+    messages = assert_next_turn_sees_a_valid_transcript(agent, script)
+    assert not any(m["role"] == "assistant" and "alpha" in (m["content"] or "") for m in messages)
+
+
+def test_an_html_page_with_status_200_says_so_in_one_line(agent, script, model_server):
+    script.add(RawReply(b"<html><body>Please log in</body></html>"))
+
+    run = agent.execute("%%agent\nhello")
+
+    assert run.status == "error" and len(run.error["traceback"]) == 1
+    assert "the server answered HTML, not an event stream" in run.text
+    assert model_server.request_count == 1
+    assert_next_turn_sees_a_valid_transcript(agent, script)
+
+
+def test_an_endless_stream_stops_at_the_size_cap(agent, script, record_property):
+    agent.execute("%config AgentMagic.max_response_mb = 1")
+    script.add(StreamReply(text_chunks("and so"), endless=True))
+
+    started = time.monotonic()
+    run = agent.execute("%%agent\nhello", timeout=120)
+
+    assert run.status == "error"
+    assert "passed 1 MB (AgentMagic.max_response_mb); stopped reading it" in run.text
+    record_property("endless_stream_stopped_s", round(time.monotonic() - started, 3))
+    assert agent.execute("print('alive')").text.strip() == "alive"
+    assert_next_turn_sees_a_valid_transcript(agent, script)
+
+
+def test_a_gzip_bomb_stops_at_the_size_cap(agent, script):
+    agent.execute("%config AgentMagic.max_response_mb = 8")
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    block = b"data: " + b"x" * (1 << 20)
+    bomb = b"".join(packer.compress(block) for _ in range(256)) + packer.flush()  # 256 MB in ~0.3 MB
+    script.add(RawReply(bomb, content_type="text/event-stream", headers={"Content-Encoding": "gzip"}))
+
+    run = agent.execute("%%agent\nhello", timeout=120)
+
+    assert run.status == "error" and "passed 8 MB" in run.text, run.text
+    assert agent.execute("print('alive')").text.strip() == "alive"
+
+
+# -- secrets in errors, settings, last-error and the ledger (issue 16 item 10) ------------------------
+
+CONFIGURED_KEY = "sk-configured-0123456789abcdefghij"
+
+
+def everything_recorded(workspace) -> str:
+    """The whole ledger (every table, as SQL) and every log line the kernel wrote."""
+    home = workspace.parent / ".agent"
+    with sqlite3.connect(home / "ledger.db") as db:
+        dump = "\n".join(db.iterdump())
+    return dump + "".join(log.read_text() for log in home.rglob("*.jsonl"))
+
+
+def test_an_error_body_echoing_the_authorization_header_is_masked(agent, script, workspace):
+    agent.execute(f'%config AgentMagic.api_key = "{CONFIGURED_KEY}"\n%config AgentMagic.retry_max_attempts = 1')
+    script.add(ErrorReply(500, "proxy failure", echo_request_headers=True))
+
+    run = agent.execute("%%agent\nhello")
+    detail = agent.execute("%agent last-error").text
+
+    assert "proxy failure (you sent Authorization: Bearer ***)" in run.text
+    assert "caused by openai.InternalServerError" in detail and "Bearer ***)" in detail
+    for text in (run.text, detail, everything_recorded(workspace)):
+        assert CONFIGURED_KEY not in text
+
+
+def test_credentials_in_base_url_are_masked_in_config_errors_and_ledger(agent, workspace):
+    agent.execute('%config AgentMagic.base_url = "http://alice:hunter2-secret@127.0.0.1:9/v1"')
+
+    config = agent.execute("%agent config").text
+    run = agent.execute("%%agent\nhello")
+    detail = agent.execute("%agent last-error").text
+
+    assert "base_url" in config and "http://***@127.0.0.1:9/v1" in config
+    assert "cannot reach http://***@127.0.0.1:9/v1" in run.text
+    for text in (config, run.text, detail, everything_recorded(workspace)):
+        assert "hunter2-secret" not in text

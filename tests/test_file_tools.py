@@ -53,7 +53,7 @@ def test_read_file_pages_instead_of_being_truncated(workspace):
 def test_read_file_cuts_one_enormous_line(workspace):
     (workspace / "min.json").write_text("[" + "1," * 50_000 + "1]\n")
     text = call_tool("read_file", workspace, path="min.json").data["text"]
-    assert "more characters on this line" in text and len(text) < 3_000
+    assert "more bytes on this line" in text and len(text) < 3_000
 
 
 def test_read_file_reports_missing_and_binary_files(workspace):

@@ -137,12 +137,17 @@ def test_jsonl_log_has_every_event_with_ids_and_masked_secrets(shared_kernel, sc
     script.add_text("the key is sk-test-not-a-real-key")
     shared_kernel.execute("%%agent\nwhat is my key?")
 
-    lines = [json.loads(line) for line in (tmp_path / ".agent" / "logs" / "agent.jsonl").read_text().splitlines()]
+    written = [json.loads(line) for line in (tmp_path / ".agent" / "logs" / "agent.jsonl").read_text().splitlines()]
+    lines = [line for line in written if "event" in line]
     events = [line["event"] for line in lines]
     assert events[:2] == ["StateChanged", "TurnStarted"] and events[-1] == "TurnEnded"
     assert "Usage" in events and "AssistantMessage" in events
     assert all(line["session_id"] and line["turn_id"] and line["trace_id"] for line in lines)
-    assert "sk-test-not-a-real-key" not in json.dumps(lines)
+    assert "sk-test-not-a-real-key" not in json.dumps(written)
+    # Warnings go to the same file, with the logger that raised them (here: the model has no price).
+    (warning,) = [line for line in written if "event" not in line]
+    assert warning["level"] == "WARNING" and warning["logger"] == "agent_magic.ledger"
+    assert "no price for model 'test-model'" in warning["message"]
 
 
 def test_plot_without_matplotlib_says_how_to_install_it(shared_kernel, script):
@@ -153,3 +158,108 @@ def test_plot_without_matplotlib_says_how_to_install_it(shared_kernel, script):
     assert run.status == "error"
     assert "plotting needs matplotlib: pip install 'agent-magic[plot]'" in run.text
     assert len(run.error["traceback"]) == 1
+
+
+# -- ledger failures contained (issue 16 item 6) ----------------------------------------------------
+
+
+def start_kernel(model_server, workspace, home) -> RealKernel:
+    env = {"OPENAI_BASE_URL": model_server.base_url, "AGENT_MAGIC_HOME": str(home), "AGENT_MAGIC_MODEL": "test-model"}
+    kernel = RealKernel(env=env, cwd=workspace)
+    assert kernel.execute("%load_ext agent_magic").status == "ok"
+    return kernel
+
+
+def notices(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("agent_magic: ") and "no price" not in line]
+
+
+def test_the_cell_answers_when_the_home_is_a_file_and_one_line_says_how_to_fix_it(
+    model_server, script, workspace, tmp_path
+):
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    kernel = start_kernel(model_server, workspace, home)
+    try:
+        script.add_text("still here")
+        first = kernel.execute("%%agent\nhello")
+        script.add_text("and here")
+        second = kernel.execute("%%agent\nagain")
+    finally:
+        kernel.close()
+
+    assert first.status == "ok" and "still here" in first.text and "Traceback" not in first.text
+    assert second.status == "ok" and "and here" in second.text
+    assert notices(first.text + second.text) == [
+        f"agent_magic: the agent home {home} is not a folder: point AgentMagic.home (or $AGENT_MAGIC_HOME) at a "
+        "writable folder; rows are kept in memory and written when it can be"
+    ], "said once, in one line"
+
+
+def test_the_cell_answers_while_another_process_locks_the_ledger_and_its_rows_land_afterwards(
+    model_server, script, workspace, tmp_path
+):
+    import sqlite3
+
+    home = tmp_path / "home"
+    kernel = start_kernel(model_server, workspace, home)
+    try:
+        script.add_text("one")
+        assert kernel.execute("%%agent\nfirst").status == "ok"
+        holder = sqlite3.connect(home / "ledger.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        script.add_text("two")
+        locked = kernel.execute("%%agent\nsecond")
+        kernel.execute("import time\ntime.sleep(6)")  # past the writer's 5 s wait for the lock
+        script.add_text("three")
+        later = kernel.execute("%%agent\nthird")
+        holder.execute("ROLLBACK")
+        holder.close()
+        rows = value(kernel, "len(agent_magic.usage())")
+    finally:
+        kernel.close()
+
+    assert locked.status == "ok" and "two" in locked.text
+    said = notices(locked.text) + notices(later.text)
+    assert len(said) == 1 and "is locked by another process" in said[0] and "rows are kept" in said[0]
+    assert rows == 3, "the rows kept while it was locked were written once it was free"
+
+
+def test_a_damaged_ledger_is_moved_aside_and_the_cell_answers(model_server, script, workspace, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ledger.db").write_bytes(b"\x00garbage" * 512)
+    kernel = start_kernel(model_server, workspace, home)
+    try:
+        script.add_text("fine")
+        run = kernel.execute("%%agent\nhello")
+        read = kernel.execute("import agent_magic\nprint(len(agent_magic.usage()))")
+    finally:
+        kernel.close()
+
+    assert run.status == "ok" and "fine" in run.text
+    assert read.text.strip().endswith("1"), read.text
+    (aside,) = home.glob("ledger.damaged-*.db")
+    assert aside.read_bytes() == b"\x00garbage" * 512
+    assert notices(run.text + read.text) == [
+        f"agent_magic: the ledger {home / 'ledger.db'} was damaged: it was moved to {aside.name} (nothing deleted) "
+        "and a new one started"
+    ]
+
+
+def test_a_logged_error_shows_one_line_in_the_cell_and_its_traceback_in_the_log(kernel, script, tmp_path):
+    script.add_text("hello")
+    kernel.execute("%%agent\nhi")  # opens the ledger and its log
+
+    run = kernel.execute(
+        "import logging\n"
+        "try:\n"
+        "    1 / 0\n"
+        "except ZeroDivisionError:\n"
+        "    logging.getLogger('agent_magic.session').exception('turn t1 failed')\n"
+    )
+
+    assert run.text == "agent_magic: turn t1 failed\n"
+    lines = [json.loads(line) for line in (tmp_path / ".agent" / "logs" / "agent.jsonl").read_text().splitlines()]
+    (logged,) = [line for line in lines if line.get("message") == "turn t1 failed"]
+    assert logged["logger"] == "agent_magic.session" and "ZeroDivisionError" in logged["traceback"]

@@ -4,6 +4,7 @@ unknown models without a price, and the shipped table when genai-prices is absen
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import pytest
@@ -73,7 +74,12 @@ def test_a_model_the_endpoints_provider_does_not_sell_has_no_price():
 def test_openrouter_deepseek_mistral_and_azure_endpoints_are_recognised():
     openrouter = PriceTable(base_url="https://openrouter.ai/api/v1")
     assert openrouter.cost("anthropic/claude-sonnet-4.5", 100_000, 0, 0) == pytest.approx(0.3)
-    assert PriceTable(base_url="https://api.deepseek.com").cost("deepseek-chat", M, 0, 0) == pytest.approx(0.27)
+    # DeepSeek halves its prices off-peak (16:30-00:30 UTC): priced at a peak hour, then an off-peak one.
+    deepseek = PriceTable(base_url="https://api.deepseek.com")
+    assert deepseek.cost("deepseek-chat", M, 0, 0, at=dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)) == pytest.approx(0.27)
+    assert deepseek.cost("deepseek-chat", M, 0, 0, at=dt.datetime(2026, 6, 1, 20, tzinfo=dt.UTC)) == pytest.approx(
+        0.135
+    )
     assert PriceTable(base_url="https://api.mistral.ai/v1").cost("mistral-large-latest", M, 0, 0) == pytest.approx(2)
     azure = PriceTable(base_url="https://my-resource.openai.azure.com/openai/v1")
     assert azure.provider == "azure" and azure.cost("gpt-4.1-mini", M, 0, 0) == pytest.approx(0.4)

@@ -111,12 +111,24 @@ def test_long_output_keeps_head_and_tail_with_a_marker(workspace):
     assert "lines truncated" in out and len(out) < 1_200
 
 
-def test_secrets_in_the_environment_are_masked_in_the_output(workspace, monkeypatch):
+@pytest.mark.parametrize("mode", ["auto", "none"])
+def test_commands_get_no_credentials_or_jupyter_variables(workspace, monkeypatch, mode):
     monkeypatch.setenv("WAREHOUSE_API_KEY", "wh-very-secret-123456")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_abcdefghijklmnop")
-    result = shell(ToolContext(workspace), "env; echo key=$WAREHOUSE_API_KEY")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://user:pw@llm.example/v1")
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/secret-project.ipynb")
+    result = shell(ToolContext(workspace, sandbox=mode), "env")
     text = result.data["stdout"]
-    assert "wh-very-secret-123456" not in text and "ghp_abcdefghijklmnop" not in text
+    assert result.ok and "PATH=" in text
+    for name in ("WAREHOUSE_API_KEY", "GITHUB_TOKEN", "OPENAI_", "JPY_", "AGENT_MAGIC_HOME"):
+        assert name not in text
+
+
+def test_a_passed_through_secret_is_still_masked_in_the_output(workspace, monkeypatch):
+    monkeypatch.setenv("WAREHOUSE_API_KEY", "wh-very-secret-123456")
+    ctx = ToolContext(workspace, env_passthrough=("WAREHOUSE_API_KEY",))
+    text = shell(ctx, "env; echo key=$WAREHOUSE_API_KEY").data["stdout"]
+    assert "wh-very-secret-123456" not in text
     assert "WAREHOUSE_API_KEY=***" in text and "key=***" in text
 
 

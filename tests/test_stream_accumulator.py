@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agent_magic.llm.stream import ChunkAccumulator
+import pytest
+
+from agent_magic.llm.stream import ChunkAccumulator, MalformedChunk
 
 
 def chunk(delta=None, finish=None, usage=None, choices=True):
@@ -94,3 +96,27 @@ def test_null_content_and_keepalive_chunks_are_ignored():
     assert acc.add({"choices": []}) == ""
     assert acc.add(chunk({"content": None})) == ""
     assert not acc.has_output
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        [1, 2],
+        "data",
+        {"choices": "garbage"},
+        {"choices": [3]},
+        {"choices": [{"delta": [1]}]},
+        {"choices": [{"delta": {"content": 5}}]},
+        {"choices": [{"delta": {"tool_calls": "x"}}]},
+    ],
+)
+def test_a_chunk_that_cannot_mean_anything_is_refused_not_skipped(chunk):
+    with pytest.raises(MalformedChunk):
+        ChunkAccumulator().add(chunk)
+
+
+def test_keep_alive_and_usage_only_chunks_are_still_accepted():
+    accumulator = ChunkAccumulator()
+    assert accumulator.add({"choices": []}) == "" and accumulator.add({"id": "x"}) == ""
+    assert accumulator.add({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}) == ""
+    assert accumulator.usage.input_tokens == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from agent_magic.commands.table import Argument, CommandContext, Subcommand
+from agent_magic.policy.secrets import mask_secrets
 
 MAX_SHOWN_TOOL_RESULT = 300
 
@@ -41,18 +42,17 @@ def last_error(ctx: CommandContext, _args: argparse.Namespace) -> None:
         print("No turn in this conversation has failed.")
         return
     record = failed[-1]
-    print(f"turn {record.turn_id}: {record.message}")
-    print("states: " + " → ".join(state.value for state in record.states))
+    lines = [f"turn {record.turn_id}: {record.message}", "states: " + " → ".join(s.value for s in record.states)]
     error = record.error
     chain = []
     while error is not None:
         chain.append(f"{type(error).__module__}.{type(error).__name__}: {error}")
         error = error.__cause__ or error.__context__
-    print("\n".join("  caused by " + c if i else c for i, c in enumerate(chain)))
+    lines += ["  caused by " + c if i else c for i, c in enumerate(chain)]
     attempts = getattr(record.error, "attempts", ())
     if attempts:
-        print(f"attempts ({len(attempts)}):")
-        print("\n".join("  " + attempt.describe() for attempt in attempts))
+        lines += [f"attempts ({len(attempts)}):", *("  " + attempt.describe() for attempt in attempts)]
+    print(mask_secrets("\n".join(lines)))  # a server's error body may echo credentials
 
 
 COMMANDS = (

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 
 from agent_magic.commands.table import CommandContext, Subcommand
+from agent_magic.policy.secrets import mask_secrets
 
 
 def show_config(ctx: CommandContext, _args: argparse.Namespace) -> None:
-    """Print every setting with its effective value (the API key masked), and where the model's price
-    comes from."""
-    for name, value in ctx.runtime.config.effective_settings().items():
-        print(f"{name:<22} {value}")
-    print(f"{'price of model':<22} {ctx.runtime.prices().source_for(ctx.runtime.config.model)}")
+    """Print every setting with its effective value, and where the model's price comes from; secrets
+    (the API key, credentials in URLs, wherever a setting or a price note repeats them) masked."""
+    lines = [f"{name:<22} {value}" for name, value in ctx.runtime.config.effective_settings().items()]
+    lines.append(f"{'price of model':<22} {ctx.runtime.prices().source_for(ctx.runtime.config.model)}")
+    print(mask_secrets("\n".join(lines)))
 
 
 def show_tools(ctx: CommandContext, _args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ def show_usage(ctx: CommandContext, args: argparse.Namespace) -> None:
     runtime = ctx.runtime
     report(
         notebook=runtime.ledger.notebook,
-        ledger_path=runtime.ledger.store.path,
+        ledger_path=runtime.ledger.store.location,
         prices_as_of=runtime.prices().as_of,
         plot=args.plot,
     )

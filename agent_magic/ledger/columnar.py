@@ -1,103 +1,85 @@
-"""A columnar snapshot of an append-only ledger table, so reading a million rows into pandas stays fast.
+"""Ledger query results as pandas DataFrames, read columnar: the backend's ADBC driver fills Arrow
+arrays straight from the database, and Arrow hands them to pandas, so a million rows never become a
+million Python tuples (`pandas.read_sql` builds one Python object per cell first).
 
-Python's sqlite3 builds one Python object per cell: a million model calls take seconds to fetch. The
-snapshot (`<home>/cache/<table>.npz`, plain NumPy arrays, no pickle) holds the rows up to an id; a read
-loads it and fetches only the newer rows from SQLite, and rewrites it when that tail has grown. SQLite
-stays the record: the snapshot is derived, checked against the ledger's id, and can be deleted anytime.
+Each view says the kind of each column; the Arrow columns are cast to it first, because ADBC's SQLite
+driver infers types from the values (a column with no value at all comes back as integers). A large
+SQLite table is read in id ranges on a few threads at once (the driver releases the GIL while it
+reads), then put back together in id order.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
-from agent_magic.ledger.store import LedgerStore
+    from agent_magic.ledger.store import LedgerStore
 
-FORMAT = 1
-REWRITE_AFTER_ROWS = 2_000  # rewrite the snapshot once this many rows are newer than it
-
-
-def _as_object_categories(values: pd.Categorical) -> pd.Categorical:
-    """The same values with object-dtype categories (snapshots and fresh rows must agree to be joined)."""
-    return pd.Categorical.from_codes(values.codes, categories=pd.Index(values.categories, dtype=object))
-
-
-def _to_columns(rows: list[tuple[Any, ...]], schema: dict[str, str]) -> dict[str, Any]:
-    """Rows → {column: array or Categorical}; kinds: int, float (None → NaN), str (Categorical)."""
-    by_column = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
-    columns: dict[str, Any] = {}
-    for (name, kind), values in zip(schema.items(), by_column, strict=True):
-        if kind == "str":
-            columns[name] = _as_object_categories(pd.Categorical(values))
-        elif kind == "int":
-            columns[name] = np.asarray(values, dtype=np.int64)
-        else:
-            columns[name] = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
-    return columns
+# Column kinds: "str", "int" (never NULL), "nint" (nullable integer: pandas Int64), "float" (NULL: NaN),
+# "bool" (nullable 0/1: pandas boolean), "time" (Unix seconds: timezone-aware UTC timestamps).
+Schema = dict[str, str]
+ROWS_PER_PART = 250_000  # below this a table is read in one go
+MAX_PARTS = 4
 
 
-def _save(path: Path, columns: dict[str, Any], *, ledger_id: str, last_id: int) -> None:
-    arrays: dict[str, np.ndarray] = {
-        "_format": np.asarray(FORMAT),
-        "_ledger_id": np.asarray(ledger_id),
-        "_last_id": np.asarray(last_id),
-    }
-    for name, values in columns.items():
-        if isinstance(values, pd.Categorical):
-            arrays[f"{name}.codes"] = values.codes
-            arrays[f"{name}.categories"] = np.asarray(values.categories, dtype=str)
-        else:
-            arrays[name] = values
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(partial, **arrays)
-    os.replace(partial, path)  # atomic: another kernel reading sees the old file or the new one
+def read_frame(
+    store: LedgerStore,
+    table: str,
+    select: str,
+    where: str,
+    params: Sequence[Any],
+    schema: Schema,
+    *,
+    split: bool = True,
+) -> pd.DataFrame:
+    """`SELECT {select} FROM {table} WHERE {where} ORDER BY id` (selecting exactly `schema`'s columns, in
+    order) as a DataFrame of those kinds. `split=False` for a filter an index answers (a few sessions):
+    reading id ranges in parallel only pays when most of the table is read."""
+    import pandas as pd
+    import pyarrow as pa
+
+    ranges = _id_ranges(store, table) if split else None
+    if ranges is None:
+        parts = [_typed(store.read_arrow(f"SELECT {select} FROM {table} WHERE {where} ORDER BY id", params), schema)]
+    else:
+        sql = f"SELECT {select} FROM {table} WHERE ({where}) AND id > ? AND id <= ? ORDER BY id"
+        with concurrent.futures.ThreadPoolExecutor(len(ranges)) as pool:
+            parts = list(pool.map(lambda r: _typed(store.read_arrow(sql, [*params, *r]), schema), ranges))
+    frame = pa.concat_tables(parts).to_pandas()
+    for name, kind in schema.items():
+        if kind == "time":
+            frame[name] = pd.to_datetime(frame[name], unit="s", utc=True)
+        elif kind == "nint":
+            frame[name] = frame[name].astype("Int64")
+        elif kind == "bool":
+            frame[name] = frame[name].astype("Int64").astype("boolean")
+    return frame
 
 
-def _load(path: Path, schema: dict[str, str], ledger_id: str) -> tuple[dict[str, Any], int] | None:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if int(data["_format"]) != FORMAT or str(data["_ledger_id"]) != ledger_id:
-                return None
-            columns: dict[str, Any] = {}
-            for name, kind in schema.items():
-                if kind == "str":
-                    categories = pd.Index(data[f"{name}.categories"].astype(object), dtype=object)
-                    columns[name] = pd.Categorical.from_codes(data[f"{name}.codes"], categories=categories)
-                else:
-                    columns[name] = data[name]
-            return columns, int(data["_last_id"])
-    except (OSError, KeyError, ValueError):
-        return None  # missing or unreadable: rebuild from SQLite
+def _id_ranges(store: LedgerStore, table: str) -> list[tuple[int, int]] | None:
+    """Id ranges to read a large SQLite table on several threads (None: read it in one go)."""
+    if store.remote:
+        return None  # PostgreSQL streams one binary COPY; splitting it would only add round trips
+    (low, high) = store.query(f"SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM {table}")[0]
+    parts = min(MAX_PARTS, os.cpu_count() or 1, (high - low) // ROWS_PER_PART + 1)
+    if parts < 2:
+        return None
+    step = (high - low) // parts + 1
+    return [(low - 1 + k * step, min(high, low - 1 + (k + 1) * step)) for k in range(parts)]
 
 
-def _concat(head: dict[str, Any], tail: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, values in head.items():
-        if isinstance(values, pd.Categorical):
-            out[name] = pd.api.types.union_categoricals([values, tail[name]])
-        else:
-            out[name] = np.concatenate([values, tail[name]])
-    return out
+def _typed(table: pa.Table, schema: Schema) -> pa.Table:
+    import pyarrow as pa
 
-
-def read_table(store: LedgerStore, table: str, schema: dict[str, str]) -> pd.DataFrame:
-    """Every row of append-only `table` (which has an `id` primary key) as a DataFrame of `schema`'s columns."""
-    assert "id" in schema, "the snapshot is keyed on the id column"
-    path = store.home / "cache" / f"{table}.npz"
-    ledger_id = store.ledger_id()
-    cached = _load(path, schema, ledger_id)
-    (max_id,) = store.query(f"SELECT coalesce(max(id), 0) FROM {table}")[0]
-    if cached is not None and cached[1] > max_id:
-        cached = None  # rows were removed behind our back: the snapshot no longer matches
-    after = cached[1] if cached is not None else 0
-    select = ", ".join(schema)
-    tail = _to_columns(store.query(f"SELECT {select} FROM {table} WHERE id > ? ORDER BY id", (after,)), schema)
-    columns = _concat(cached[0], tail) if cached is not None else tail
-    if len(tail["id"]) >= REWRITE_AFTER_ROWS:
-        _save(path, columns, ledger_id=ledger_id, last_id=int(columns["id"][-1]))
-    return pd.DataFrame(columns, copy=False)
+    arrow_types = {"str": pa.string(), "float": pa.float64(), "time": pa.float64()}
+    columns = [
+        column.cast(arrow_types.get(schema[name], pa.int64()))
+        for name, column in zip(schema, table.columns, strict=True)
+    ]
+    return pa.table(columns, names=list(schema))

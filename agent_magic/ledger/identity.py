@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 from typing import Any
 
 
@@ -37,3 +38,8 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
         return str(os.getuid())
+
+
+def current_host() -> str:
+    """The machine this kernel runs on (its host name)."""
+    return socket.gethostname()

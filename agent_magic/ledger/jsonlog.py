@@ -1,17 +1,24 @@
-"""The structured log: every event as one JSON line in `<home>/logs/agent.jsonl`, through stdlib logging.
+"""The structured log: every event as one JSON line in `<home>/logs/agent.jsonl`, through stdlib logging;
+and the one-line notices agent_magic's warnings become in the cell.
 
 Events go to the `agent_magic.events` logger at INFO (streamed text pieces at DEBUG, since the whole
 message follows in `AssistantMessage`), so users can add their own handlers or silence it with the
 usual logging calls. Each line has the time, event type, session, turn and trace id; secrets are masked.
+`KernelLedger` calls `EventLog.handle` on the ledger's writer thread, so formatting and writing a line
+never happens on the event loop. Warnings of any `agent_magic` logger go to the same file, with their
+traceback, and to the cell as one line without it (`CellNotices`).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import enum
 import json
 import logging
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,7 @@ from agent_magic.events import Event, TextDelta, TurnEnded, TurnStarted
 from agent_magic.policy.secrets import mask_secrets
 
 LOGGER_NAME = "agent_magic.events"
+PACKAGE_LOGGER = "agent_magic"
 MAX_FIELD_CHARS = 2_000  # tool results and answers can be huge; the ledger keeps them whole
 
 
@@ -40,13 +48,19 @@ class JsonLinesFormatter(logging.Formatter):
     """Formats a record as one JSON object; the event's fields come from `record.agent_event`."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """One JSON line, secrets masked."""
+        """One JSON line, secrets masked: an event's fields, or a warning's logger, message and traceback."""
         line: dict[str, Any] = {
             "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
-            "event": record.getMessage(),
         }
-        line.update(getattr(record, "agent_event", {}))
+        fields = getattr(record, "agent_event", None)
+        if fields is not None:
+            line["event"] = record.getMessage()
+            line.update(fields)
+        else:
+            line.update(logger=record.name, message=record.getMessage())
+            if record.exc_info:
+                line["traceback"] = self.formatException(record.exc_info)
         return mask_secrets(json.dumps(line, default=str, ensure_ascii=False))
 
 
@@ -57,6 +71,10 @@ class EventLog:
         self.logger = logging.getLogger(LOGGER_NAME)
         self._trace_ids: dict[str, str] = {}
         self._waiting: list[Event] = []
+
+    def wants_text(self) -> bool:
+        """True when streamed text pieces are logged (the logger is at DEBUG)."""
+        return self.logger.isEnabledFor(logging.DEBUG)
 
     def handle(self, event: Event) -> None:
         """Log one event (never raises). Events before the turn's `TurnStarted` (its first state change)
@@ -87,8 +105,9 @@ class EventLog:
 
 
 def attach_file_handler(home: Path) -> logging.Handler:
-    """Write the events logger to `<home>/logs/agent.jsonl` (once per file); returns the handler."""
-    logger = logging.getLogger(LOGGER_NAME)
+    """Write the events, and agent_magic's warnings, to `<home>/logs/agent.jsonl` (once per file);
+    returns the handler."""
+    logger = logging.getLogger(PACKAGE_LOGGER)
     path = (home / "logs" / "agent.jsonl").resolve()
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path:
@@ -98,6 +117,59 @@ def attach_file_handler(home: Path) -> logging.Handler:
     handler.setFormatter(JsonLinesFormatter())
     handler.setLevel(logging.INFO)
     logger.addHandler(handler)
-    if logger.level == logging.NOTSET or logger.level > logging.INFO:
-        logger.setLevel(logging.INFO)
+    events = logging.getLogger(LOGGER_NAME)
+    if events.level == logging.NOTSET or events.level > logging.INFO:
+        events.setLevel(logging.INFO)
+    return handler
+
+
+class CellNotices(logging.Handler):
+    """agent_magic's warnings as one line in the cell (stderr), never a stack dump: the traceback stays
+    in the JSONL log. Events (INFO) are not shown.
+
+    A warning raised on another thread (the ledger's writer) waits until `drain` is called on the
+    main thread by a running `%%agent` cell, so it lands in a cell rather than wherever the thread's
+    output would go (ipykernel sends a thread's output to the latest request, or drops it once the cell
+    has finished).
+    """
+
+    MAX_WAITING = 100
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._waiting: collections.deque[str] = collections.deque(maxlen=self.MAX_WAITING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record's first line now (main thread), or keep it for the next `drain`."""
+        try:
+            text = record.getMessage().strip().splitlines()
+            line = f"agent_magic: {text[0] if text else record.levelname.lower()}"
+        except Exception:
+            self.handleError(record)
+            return
+        if threading.current_thread() is threading.main_thread():
+            self.drain()
+            self._write(line)
+        else:
+            self._waiting.append(line)
+
+    def drain(self) -> None:
+        """Write the lines other threads left (call from the main thread, in a running cell)."""
+        while self._waiting:
+            self._write(self._waiting.popleft())
+
+    @staticmethod
+    def _write(line: str) -> None:
+        # sys.stderr is looked up each time: ipykernel replaces it with the cell's stream.
+        print(line, file=sys.stderr, flush=True)
+
+
+def attach_cell_notices() -> CellNotices:
+    """The `CellNotices` handler of the `agent_magic` logger (added once per process)."""
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    for handler in logger.handlers:
+        if isinstance(handler, CellNotices):
+            return handler
+    handler = CellNotices()
+    logger.addHandler(handler)
     return handler

@@ -1,7 +1,9 @@
 """The ledger's schema, as numbered migrations: append-only functions, each applied once per database and
 recorded in the `_migrations` table (the shape of simonw/llm's migrations).
 
-Never edit a migration that has shipped; add the next number.
+Never edit a migration that has shipped; add the next number. Migrations are written in the portable
+SQL of `dialect` (`db.execute(sql, params)` with `?` placeholders; TEXT, INTEGER and REAL columns;
+`INTEGER PRIMARY KEY` ids), so the same functions build a SQLite file and a PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import time
 import uuid
 from collections.abc import Callable
 
-Migration = Callable[[sqlite3.Connection], None]
+from agent_magic.ledger.backends import LedgerConnection, SQLiteConnection
+from agent_magic.ledger.identity import current_host, current_user
+
+Migration = Callable[[LedgerConnection], None]
 MIGRATIONS: list[tuple[int, str, Migration]] = []
 
 
@@ -27,7 +32,7 @@ def migration(number: int) -> Callable[[Migration], Migration]:
 
 
 @migration(1)
-def m001_initial(db: sqlite3.Connection) -> None:
+def m001_initial(db: LedgerConnection) -> None:
     """Sessions, turns, model calls, tool calls, messages, approval decisions; times are Unix seconds (UTC)."""
     _run_statements(
         db,
@@ -83,41 +88,92 @@ def m001_initial(db: sqlite3.Connection) -> None:
 
 
 @migration(2)
-def m002_tool_call_server(db: sqlite3.Connection) -> None:
+def m002_tool_call_server(db: LedgerConnection) -> None:
     """The MCP server a tool call went to (NULL for built-in and notebook tools), on tool calls and
     approval decisions (issue 14). Plain ALTER TABLE, portable to other SQL backends."""
     db.execute("ALTER TABLE tool_calls ADD COLUMN server TEXT")
     db.execute("ALTER TABLE approvals ADD COLUMN server TEXT")
 
 
-def _run_statements(db: sqlite3.Connection, script: str) -> None:
+def _run_statements(db: LedgerConnection, script: str) -> None:
     """Run `;`-separated DDL one statement at a time (`executescript` would commit the open transaction)."""
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
-def migrate(db: sqlite3.Connection) -> int:
+def migrate(db: LedgerConnection | sqlite3.Connection) -> int:
     """Apply the pending migrations in one write transaction; returns how many ran.
 
-    Two kernels opening a new ledger at once are serialised by `BEGIN IMMEDIATE`, and the second finds
-    nothing left to do.
+    Kernels opening a new ledger at once are serialised (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an
+    advisory lock taken before anything else, and DDL is transactional there), and the later ones find
+    nothing left to do. An up-to-date ledger is recognised without taking any lock.
     """
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
-    done = {row[0] for row in db.execute("SELECT number FROM _migrations")}
-    if len(done) >= len(MIGRATIONS):
+    if isinstance(db, sqlite3.Connection):
+        db = SQLiteConnection(db)
+    if len(_applied(db)) >= len(MIGRATIONS):
         return 0
     applied = 0
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        done = {row[0] for row in db.execute("SELECT number FROM _migrations")}
+    with db.transaction():
+        db.lock("agent_magic.ledger.migrations")
+        db.execute("CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
+        done = {row[0] for row in db.execute("SELECT number FROM _migrations").fetchall()}
         for number, name, fn in MIGRATIONS:
             if number not in done:
                 fn(db)
                 db.execute("INSERT INTO _migrations VALUES (?, ?, ?)", (number, name, time.time()))
                 applied += 1
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return applied
+
+
+def _applied(db: LedgerConnection) -> set[int]:
+    """The migrations this database has, read outside any transaction (none when it has no table yet)."""
+    try:
+        return {row[0] for row in db.execute("SELECT number FROM _migrations").fetchall()}
+    except Exception:  # no _migrations table yet (each driver names that error its own way)
+        return set()
+
+
+# The tables that record a user's activity: each row says who (user_name) and on which machine (host).
+_IDENTIFIED_TABLES = ("turns", "model_calls", "tool_calls", "approvals", "messages")
+
+
+@migration(3)
+def m003_identity(db: LedgerConnection) -> None:
+    """Who and where: `user_name` (JupyterHub's user, else the OS user) and `host` on every row, so one
+    ledger shared by a team (PostgreSQL) can be read per person. Rows written before this migration
+    are attributed to the user and machine that first opens the ledger with it."""
+    user, host = current_user(), current_host()
+    db.execute("ALTER TABLE sessions ADD COLUMN user_name TEXT")
+    db.execute("UPDATE sessions SET user_name = ?, host = coalesce(host, ?)", (user, host))
+    db.execute("CREATE INDEX sessions_user ON sessions (user_name)")
+    for table in _IDENTIFIED_TABLES:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN user_name TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN host TEXT")
+        db.execute(f"UPDATE {table} SET user_name = ?, host = ?", (user, host))
+    # The day and month budgets sum one user's calls since a time, before every model call.
+    db.execute("CREATE INDEX model_calls_user_at ON model_calls (user_name, at)")
+    db.execute("CREATE INDEX tool_calls_user_at ON tool_calls (user_name, at)")
+
+
+@migration(4)
+def m004_budget_holds(db: LedgerConnection) -> None:
+    """What running turns have used or are about to use, so a user's kernels share one day (and month)
+    budget: a budget check counts the other kernels' holds, and records its own, in one transaction."""
+    db.execute(
+        """CREATE TABLE budget_holds (
+            turn_id TEXT PRIMARY KEY, user_name TEXT NOT NULL, host TEXT, at REAL NOT NULL,
+            expires_at REAL NOT NULL, model_calls INTEGER NOT NULL, tool_calls INTEGER NOT NULL,
+            tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, unpriced_calls INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX budget_holds_user ON budget_holds (user_name, expires_at)")
+
+
+@migration(5)
+def m005_write_batches(db: LedgerConnection) -> None:
+    """The batches of rows a kernel has written to a shared ledger, by id: a batch sent again after an
+    outage (its first commit may have landed before the connection dropped) is recognised and skipped,
+    so every row arrives exactly once."""
+    db.execute("CREATE TABLE write_batches (batch_id TEXT PRIMARY KEY, written_at REAL NOT NULL)")
+    db.execute("CREATE INDEX write_batches_written_at ON write_batches (written_at)")

@@ -3,8 +3,12 @@
 Sessions and turns on `TurnStarted`, one model-call row per `Usage` (with the cost the event carries),
 tool-call rows created at the decision or start and completed at `ToolFinished`, approval decisions,
 and one message row per `MessageAdded` (so messages the loop adds when it repairs a cancelled turn are
-recorded too). Arguments and message text are secret-masked. A database error is logged and never
-breaks the turn.
+recorded too). Every row carries the user and host. Arguments and message text are secret-masked.
+
+The recorder runs on the ledger's writer thread (`KernelLedger` queues each event), so its statements
+join that burst's transaction; statements are idempotent where a row may be written twice (sessions
+and turns by their ids, tool calls by `(turn_id, call_id)`). When a turn ends, its budget hold is
+released in the same transaction as its last rows.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +33,7 @@ from agent_magic.events import (
     TurnStarted,
     Usage,
 )
+from agent_magic.ledger.identity import current_host, current_user
 from agent_magic.ledger.store import LedgerStore
 from agent_magic.policy.secrets import mask_secrets
 
@@ -69,9 +73,11 @@ class LedgerRecorder:
         ...     recorder.handle(event)
     """
 
-    def __init__(self, store: LedgerStore, *, notebook: str) -> None:
+    def __init__(self, store: LedgerStore, *, notebook: str, user: str | None = None, host: str | None = None) -> None:
         self.store = store
         self.notebook = notebook
+        self.user = user or current_user()
+        self.host = host or current_host()
         self._turns: dict[str, _Turn] = {}
         self._unpriced_warned: set[str] = set()
         self._failed = False
@@ -84,7 +90,7 @@ class LedgerRecorder:
                 self._turns.pop(event.turn_id, None)
         except Exception:
             if not self._failed:  # say it once per kernel; the traceback goes to the log
-                log.exception("the usage ledger at %s could not be written", self.store.path)
+                log.exception("the usage ledger at %s could not be recorded", self.store.location)
             self._failed = True
 
     # -- per event ------------------------------------------------------------------------------------
@@ -109,6 +115,8 @@ class LedgerRecorder:
                 "UPDATE turns SET ended_at = ?, state = ?, message = ? WHERE turn_id = ?",
                 (event.at, event.state.value, mask_secrets(event.message), event.turn_id),
             )
+            # The turn's rows are all written now: its budget hold would count them twice.
+            self.store.write("DELETE FROM budget_holds WHERE turn_id = ?", (event.turn_id,))
 
     def _turn(self, event: Event) -> _Turn:
         # A subscriber attached mid-turn never saw TurnStarted: record what it can, with an empty trace id.
@@ -120,12 +128,13 @@ class LedgerRecorder:
     def _turn_started(self, event: TurnStarted) -> None:
         self._turns[event.turn_id] = _Turn(event.trace_id, event.cell_id, event.execution_count)
         self.store.write(
-            "INSERT OR IGNORE INTO sessions (session_id, started_at, notebook, kernel_pid, host) VALUES (?, ?, ?, ?, ?)",
-            (event.session_id, event.at, self.notebook, os.getpid(), socket.gethostname()),
+            "INSERT INTO sessions (session_id, started_at, notebook, kernel_pid, host, user_name) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING",
+            (event.session_id, event.at, self.notebook, os.getpid(), self.host, self.user),
         )
         self.store.write(
-            "INSERT INTO turns (turn_id, session_id, trace_id, started_at, prompt, model, cell_id, execution_count) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO turns (turn_id, session_id, trace_id, started_at, prompt, model, cell_id, execution_count, "
+            "user_name, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (turn_id) DO NOTHING",
             (
                 event.turn_id,
                 event.session_id,
@@ -135,6 +144,8 @@ class LedgerRecorder:
                 event.model,
                 event.cell_id,
                 event.execution_count,
+                self.user,
+                self.host,
             ),
         )
 
@@ -147,7 +158,7 @@ class LedgerRecorder:
         self.store.write(
             "INSERT INTO model_calls (session_id, turn_id, trace_id, at, step, model, input_tokens, cached_tokens, "
             "output_tokens, reasoning_tokens, cost_usd, latency_s, ttft_s, retries, estimated, status, cell_id, "
-            "execution_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "execution_count, user_name, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *self._ids(event),
                 event.at,
@@ -165,6 +176,8 @@ class LedgerRecorder:
                 event.status,
                 turn.cell_id,
                 turn.execution_count,
+                self.user,
+                self.host,
             ),
         )
 
@@ -177,17 +190,20 @@ class LedgerRecorder:
             call.name,
             call.server,
             mask_secrets(call.arguments),
+            self.user,
+            self.host,
         )
 
     _INSERT_TOOL = (
-        "INSERT INTO tool_calls (session_id, turn_id, trace_id, call_id, step, at, tool, server, arguments, {extra}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {marks}) ON CONFLICT (turn_id, call_id) DO UPDATE SET {update}"
+        "INSERT INTO tool_calls (session_id, turn_id, trace_id, call_id, step, at, tool, server, arguments, user_name, "
+        "host, {extra}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {marks}) ON CONFLICT (turn_id, call_id) DO UPDATE SET "
+        "{update}"
     )
 
     def _approval(self, event: ApprovalDecided) -> None:
         self.store.write(
             "INSERT INTO approvals (session_id, turn_id, trace_id, call_id, at, tool, server, decision, decided_by, "
-            "reason, seconds_to_decide) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "reason, seconds_to_decide, user_name, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *self._ids(event),
                 event.call.call_id,
@@ -198,6 +214,8 @@ class LedgerRecorder:
                 event.decided_by,
                 mask_secrets(event.reason),
                 event.seconds_to_decide,
+                self.user,
+                self.host,
             ),
         )
         sql = self._INSERT_TOOL.format(
@@ -233,7 +251,7 @@ class LedgerRecorder:
         calls = message.get("tool_calls")
         self.store.write(
             "INSERT INTO messages (session_id, turn_id, trace_id, at, position, role, content, tool_calls, "
-            "tool_call_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "tool_call_id, user_name, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *self._ids(event),
                 event.at,
@@ -242,5 +260,7 @@ class LedgerRecorder:
                 mask_secrets(str(message.get("content") or "")),
                 mask_secrets(json.dumps(calls)) if calls else None,
                 message.get("tool_call_id"),
+                self.user,
+                self.host,
             ),
         )

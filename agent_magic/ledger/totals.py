@@ -1,7 +1,8 @@
 """A session's totals as plain JSON-ready data (the JupyterLab status bar and `session_totals()`):
 read from the ledger once, then kept current from the session's events.
 
-Only SQLite queries and arithmetic, no pandas: cheap enough to send after every model call.
+Only SQL aggregates (portable: SQLite and PostgreSQL) and arithmetic, no pandas: cheap enough to send
+after every model call.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from agent_magic.events import (
 if TYPE_CHECKING:
     from agent_magic.ledger.store import LedgerStore
 
+# The JupyterLab publisher reads these on the event loop: it waits this long at most for queued writes
+# (a session's first read; its events are counted as they come anyway).
+READ_WAIT_S = 0.5
 # Tool calls that did not run because someone (or no one) refused them.
 _REFUSALS = (Decision.DENIED, Decision.STOPPED)
 
@@ -60,19 +64,22 @@ def read_session_totals(store: LedgerStore, session_id: str | None) -> dict[str,
             "SELECT model, count(*), sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(cost_usd) "
             "FROM model_calls WHERE session_id = ? GROUP BY model ORDER BY model",
             (session_id,),
+            wait=READ_WAIT_S,
         )
     ]
-    (reasoning, estimated), *_ = store.query(
+    ((reasoning, estimated),) = store.query(
         "SELECT coalesce(sum(reasoning_tokens), 0), coalesce(sum(estimated), 0) FROM model_calls WHERE session_id = ?",
         (session_id,),
+        wait=READ_WAIT_S,
     )
     by_tool = [
         {"tool": t, "calls": n, "denied": d, "failed": f}
         for t, n, d, f in store.query(
-            "SELECT tool, count(*), sum(decision IN ('denied', 'stopped')), "
-            "sum(ok = 0 AND coalesce(decision, '') NOT IN ('denied', 'stopped')) "
+            "SELECT tool, count(*), sum(CASE WHEN decision IN ('denied', 'stopped') THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN ok = 0 AND coalesce(decision, '') NOT IN ('denied', 'stopped') THEN 1 ELSE 0 END) "
             "FROM tool_calls WHERE session_id = ? GROUP BY tool ORDER BY tool",
             (session_id,),
+            wait=READ_WAIT_S,
         )
     ]
     totals = empty_totals(session_id)

@@ -1,8 +1,10 @@
 """The ledger as pandas DataFrames: `usage()`, `tool_calls()`, `transcript()` (exported by `agent_magic`).
 
-By default each shows the current notebook's records (see `identity.current_notebook`); `session=`
-picks sessions, `since=` a start time, `all_sessions=True` everything in the ledger. Times are
-timezone-aware (UTC). pandas is imported here, on first use, never at `%load_ext`.
+By default each shows the current user's records of the current notebook (see `identity`); `session=`
+picks sessions, `since=` a start time, `all_sessions=True` every notebook, `all_users=True` every
+user (an admin's view of a shared ledger). Filters run in SQL and the rows are read columnar
+(`columnar.read_frame`). Times are timezone-aware (UTC). pandas is imported here, on first use, never
+at `%load_ext`.
 """
 
 from __future__ import annotations
@@ -11,84 +13,71 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from agent_magic.kernel import ledger_context
-from agent_magic.ledger.columnar import read_table
-from agent_magic.ledger.store import LedgerStore
+from agent_magic.ledger.columnar import read_frame
+from agent_magic.ledger.jsonlog import attach_cell_notices
 
-_MODEL_CALLS = {
-    "id": "int",
-    "at": "float",
-    "session_id": "str",
-    "turn_id": "str",
-    "trace_id": "str",
-    "step": "float",
-    "model": "str",
-    "input_tokens": "int",
-    "cached_tokens": "int",
-    "output_tokens": "int",
-    "reasoning_tokens": "int",
-    "cost_usd": "float",
-    "latency_s": "float",
-    "ttft_s": "float",
-    "retries": "int",
-    "estimated": "int",
-    "status": "str",
-    "cell_id": "str",
-    "execution_count": "float",
+# Each view's columns, in order, with their kinds (see `columnar.Schema`) and the SQL that reads them.
+USAGE = {
+    "time": ("at", "time"),
+    "session": ("session_id", "str"),
+    "turn": ("turn_id", "str"),
+    "step": ("step", "nint"),
+    "model": ("model", "str"),
+    "input_tokens": ("input_tokens", "int"),
+    "cached_tokens": ("cached_tokens", "int"),
+    "output_tokens": ("output_tokens", "int"),
+    "reasoning_tokens": ("reasoning_tokens", "int"),
+    "cost_usd": ("cost_usd", "float"),
+    "latency_s": ("latency_s", "float"),
+    "ttft_s": ("ttft_s", "float"),
+    "retries": ("retries", "int"),
+    "status": ("status", "str"),
+    "estimated": ("estimated", "bool"),
+    "trace_id": ("trace_id", "str"),
+    "cell_id": ("cell_id", "str"),
+    "execution_count": ("execution_count", "nint"),
+    "user": ("user_name", "str"),
+    "host": ("host", "str"),
 }
-USAGE_COLUMNS = [
-    "time",
-    "session",
-    "turn",
-    "step",
-    "model",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "latency_s",
-    "ttft_s",
-    "retries",
-    "status",
-    "estimated",
-    "trace_id",
-    "cell_id",
-    "execution_count",
-]
-TOOL_COLUMNS = [
-    "time",
-    "session",
-    "turn",
-    "step",
-    "tool",
-    "server",
-    "arguments",
-    "decision",
-    "decided_by",
-    "ok",
-    "error_code",
-    "duration_s",
-    "result_chars",
-    "truncated",
-    "call_id",
-    "trace_id",
-]
-TRANSCRIPT_COLUMNS = [
-    "time",
-    "session",
-    "turn",
-    "position",
-    "role",
-    "content",
-    "tool_calls",
-    "tool_call_id",
-    "trace_id",
-]
-_RENAMES = {"at": "time", "session_id": "session", "turn_id": "turn"}
+TOOLS = {
+    "time": ("at", "time"),
+    "session": ("session_id", "str"),
+    "turn": ("turn_id", "str"),
+    "step": ("step", "nint"),
+    "tool": ("tool", "str"),
+    "server": ("server", "str"),
+    "arguments": ("arguments", "str"),
+    "decision": ("decision", "str"),
+    "decided_by": ("decided_by", "str"),
+    "ok": ("ok", "bool"),
+    "error_code": ("error_code", "str"),
+    "duration_s": ("duration_s", "float"),
+    "result_chars": ("result_chars", "nint"),
+    "truncated": ("truncated", "bool"),
+    "call_id": ("call_id", "str"),
+    "trace_id": ("trace_id", "str"),
+    "user": ("user_name", "str"),
+    "host": ("host", "str"),
+}
+TRANSCRIPT = {
+    "time": ("at", "time"),
+    "session": ("session_id", "str"),
+    "turn": ("turn_id", "str"),
+    "position": ("position", "int"),
+    "role": ("role", "str"),
+    "content": ("content", "str"),
+    "tool_calls": ("tool_calls", "str"),
+    "tool_call_id": ("tool_call_id", "str"),
+    "trace_id": ("trace_id", "str"),
+    "user": ("user_name", "str"),
+    "host": ("host", "str"),
+}
+USAGE_COLUMNS = list(USAGE)
+TOOL_COLUMNS = list(TOOLS)
+TRANSCRIPT_COLUMNS = list(TRANSCRIPT)
 
 
 def since_timestamp(since: Any) -> float | None:
@@ -110,9 +99,11 @@ def _sessions(session: str | Iterable[str] | None) -> list[str] | None:
     return [session] if isinstance(session, str) else list(session)
 
 
-def _scope_sql(store: LedgerStore, notebook: str, session: Any, since: Any, all_sessions: bool) -> tuple[str, list]:
-    """A WHERE clause (on session_id and at) for the filters."""
-    clauses, params = ["1"], []
+def _scope_sql(
+    notebook: str, user: str, session: Any, since: Any, all_sessions: bool, all_users: bool
+) -> tuple[str, list[Any]]:
+    """A WHERE clause (on session_id, user_name and at) for the filters."""
+    clauses, params = ["1 = 1"], []
     sessions = _sessions(session)
     if sessions is not None:
         clauses.append(f"session_id IN ({', '.join('?' * len(sessions))})")
@@ -120,6 +111,9 @@ def _scope_sql(store: LedgerStore, notebook: str, session: Any, since: Any, all_
     elif not all_sessions:
         clauses.append("session_id IN (SELECT session_id FROM sessions WHERE notebook = ?)")
         params.append(notebook)
+    if not all_users:
+        clauses.append("user_name = ?")
+        params.append(user)
     start = since_timestamp(since)
     if start is not None:
         clauses.append("at >= ?")
@@ -127,13 +121,24 @@ def _scope_sql(store: LedgerStore, notebook: str, session: Any, since: Any, all_
     return " AND ".join(clauses), params
 
 
-def _times(seconds: Any) -> pd.Series:
-    return pd.to_datetime(np.asarray(seconds, dtype=np.float64), unit="s", utc=True)
-
-
-def _frame(store: LedgerStore, sql: str, params: list) -> pd.DataFrame:
-    cursor = store.cursor(sql, params)
-    return pd.DataFrame.from_records(cursor.fetchall(), columns=[d[0] for d in cursor.description])
+def _view(
+    table: str,
+    columns: dict[str, tuple[str, str]],
+    *,
+    session: Any,
+    since: Any,
+    all_sessions: bool,
+    all_users: bool,
+    home: str | None,
+) -> pd.DataFrame:
+    context = ledger_context(home)
+    where, params = _scope_sql(context.notebook, context.user, session, since, all_sessions, all_users)
+    select = ", ".join(f"{source} AS {name}" for name, (source, _kind) in columns.items())
+    schema = {name: kind for name, (_source, kind) in columns.items()}
+    try:
+        return read_frame(context.store, table, select, where, params, schema, split=session is None)
+    finally:
+        attach_cell_notices().drain()  # what the writer said meanwhile (a ledger it could not write)
 
 
 def usage(
@@ -141,39 +146,21 @@ def usage(
     since: Any = None,
     all_sessions: bool = False,
     *,
+    all_users: bool = False,
     home: str | None = None,
 ) -> pd.DataFrame:
     """One row per model call: time, session, turn, model, tokens (input, cached, output, reasoning),
     cost_usd (NaN when the model has no price), latency_s, ttft_s, retries, status, estimated (the server
-    reported no usage, tokens are a length estimate), trace_id, cell_id, execution_count.
+    reported no usage, tokens are a length estimate), trace_id, cell_id, execution_count, user, host.
 
     Example:
         >>> df = agent_magic.usage()                       # this notebook   # doctest: +SKIP
         >>> df.groupby("model")[["input_tokens", "output_tokens", "cost_usd"]].sum()   # doctest: +SKIP
+        >>> agent_magic.usage(all_sessions=True, all_users=True)   # a team's shared ledger   # doctest: +SKIP
     """
-    store, notebook = ledger_context(home)
-    sessions = _sessions(session)
-    if sessions is not None:  # a few sessions: an indexed query
-        where, params = _scope_sql(store, notebook, sessions, since, all_sessions)
-        frame = _frame(store, f"SELECT {', '.join(_MODEL_CALLS)} FROM model_calls WHERE {where} ORDER BY id", params)
-        for column, kind in _MODEL_CALLS.items():  # the same dtypes as the snapshot path
-            if kind == "str":
-                frame[column] = frame[column].astype("category")
-    else:  # possibly millions of rows: the columnar snapshot, filtered here
-        frame = read_table(store, "model_calls", _MODEL_CALLS)
-        if not all_sessions:
-            mine = [row[0] for row in store.query("SELECT session_id FROM sessions WHERE notebook = ?", (notebook,))]
-            frame = frame[frame["session_id"].isin(mine)]
-        start = since_timestamp(since)
-        if start is not None:
-            frame = frame[frame["at"].to_numpy() >= start]
-    frame = frame.rename(columns=_RENAMES)
-    frame["time"] = _times(frame["time"])
-    frame["estimated"] = frame["estimated"].astype(bool)
-    for column in ("step", "execution_count"):
-        frame[column] = frame[column].astype("Int64")
-    frame["cost_usd"] = frame["cost_usd"].astype(float)
-    return frame[USAGE_COLUMNS].reset_index(drop=True)
+    return _view(
+        "model_calls", USAGE, session=session, since=since, all_sessions=all_sessions, all_users=all_users, home=home
+    )
 
 
 def tool_calls(
@@ -181,28 +168,16 @@ def tool_calls(
     since: Any = None,
     all_sessions: bool = False,
     *,
+    all_users: bool = False,
     home: str | None = None,
 ) -> pd.DataFrame:
     """One row per tool call: time, session, turn, tool, server (the MCP server it went to; None for
     built-in and notebook tools), arguments (secrets masked), decision (auto: no approval needed;
     approved: a person said yes; rule / headless: a rule or the headless policy allowed it; denied /
-    stopped), decided_by, ok, error_code, duration_s, result_chars, truncated."""
-    store, notebook = ledger_context(home)
-    where, params = _scope_sql(store, notebook, session, since, all_sessions)
-    frame = _frame(
-        store,
-        "SELECT at, session_id, turn_id, step, tool, server, arguments, decision, decided_by, ok, error_code, "
-        f"duration_s, result_chars, truncated, call_id, trace_id FROM tool_calls WHERE {where} ORDER BY id",
-        params,
+    stopped), decided_by, ok, error_code, duration_s, result_chars, truncated, user, host."""
+    return _view(
+        "tool_calls", TOOLS, session=session, since=since, all_sessions=all_sessions, all_users=all_users, home=home
     )
-    frame = frame.rename(columns=_RENAMES)
-    frame["time"] = _times(frame["time"])
-    for column in ("ok", "truncated"):
-        frame[column] = frame[column].astype("boolean")
-    for column in ("step", "result_chars"):
-        frame[column] = frame[column].astype("Int64")
-    frame["duration_s"] = frame["duration_s"].astype(float)
-    return frame[TOOL_COLUMNS]
 
 
 def transcript(
@@ -210,18 +185,11 @@ def transcript(
     since: Any = None,
     all_sessions: bool = False,
     *,
+    all_users: bool = False,
     home: str | None = None,
 ) -> pd.DataFrame:
     """The messages, in order: time, session, turn, position (within its session), role, content
-    (secrets masked), tool_calls (JSON), tool_call_id, trace_id."""
-    store, notebook = ledger_context(home)
-    where, params = _scope_sql(store, notebook, session, since, all_sessions)
-    frame = _frame(
-        store,
-        "SELECT at, session_id, turn_id, position, role, content, tool_calls, tool_call_id, trace_id "
-        f"FROM messages WHERE {where} ORDER BY id",
-        params,
+    (secrets masked), tool_calls (JSON), tool_call_id, trace_id, user, host."""
+    return _view(
+        "messages", TRANSCRIPT, session=session, since=since, all_sessions=all_sessions, all_users=all_users, home=home
     )
-    frame = frame.rename(columns=_RENAMES)
-    frame["time"] = _times(frame["time"])
-    return frame[TRANSCRIPT_COLUMNS]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,17 +21,21 @@ from typing import Any
 
 from agent_magic.config import setting
 from agent_magic.errors import (
+    MalformedStreamError,
     ModelCallError,
     ModelConnectionError,
     ModelHTTPError,
     ModelTimeoutError,
     StreamCutError,
+    StreamStalledError,
 )
 from agent_magic.llm.breaker import CircuitBreaker
 from agent_magic.llm.model import ModelResponse, StreamItem, TextPiece
 from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.llm.response_guard import response_guard
 from agent_magic.llm.retry import SINGLE_ATTEMPT, AttemptLog, RetryPolicy, retrying_stream
-from agent_magic.llm.stream import ChunkAccumulator
+from agent_magic.llm.stream import ChunkAccumulator, MalformedChunk
+from agent_magic.policy.secrets import mask_secrets, register_secret
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class EndpointSettings:
     idle_timeout: float = setting("idle_timeout")
     first_byte_timeout: float = setting("first_byte_timeout")
     call_timeout: float = setting("call_timeout")
+    stream_idle_timeout: float = setting("stream_idle_timeout")
+    max_response_mb: float = setting("max_response_mb")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -73,7 +80,14 @@ def _error_detail(body: Any) -> str:
 
 
 def translate_error(exc: Exception, *, base_url: str, model: str) -> ModelCallError:
-    """Turn an openai/httpx exception into a `ModelCallError` whose message names the cause and the fix."""
+    """Turn an openai/httpx exception into a `ModelCallError` whose message names the cause and the fix,
+    with credentials masked (a server may echo the Authorization header in its error body)."""
+    error = _translate(exc, base_url=mask_secrets(base_url), model=model)
+    error.args = (mask_secrets(str(error)),)
+    return error
+
+
+def _translate(exc: Exception, *, base_url: str, model: str) -> ModelCallError:
     import httpx
     import openai
 
@@ -149,23 +163,31 @@ class ModelClient:
         self.breaker = breaker
         self.limiter = limiter
         self._sdk: Any = None
+        register_secret(settings.api_key)  # masked wherever text is masked, even if not in the environment
 
     def _sdk_client(self) -> Any:
         if self._sdk is None:
             import httpx
-            from openai import AsyncOpenAI
+            from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
             # The read timeout is the idle limit (silence between bytes); first-byte and whole-call
             # limits are enforced around the stream in `_attempt`, where they can say which one fired.
             timeout = httpx.Timeout(self.settings.idle_timeout, connect=self.settings.connect_timeout)
+            guard = response_guard(int(self.settings.max_response_mb * 1_000_000))
             # max_retries=0: retries are ours (tenacity), so attempts are counted once and never multiplied.
             self._sdk = AsyncOpenAI(
                 api_key=self.settings.api_key,
                 base_url=self.settings.base_url,
                 max_retries=0,
                 timeout=timeout,
+                http_client=DefaultAsyncHttpxClient(timeout=timeout, event_hooks={"response": [guard]}),
             )
         return self._sdk
+
+    @property
+    def shown_url(self) -> str:
+        """The endpoint as messages show it: credentials in the URL masked."""
+        return mask_secrets(self.base_url)
 
     @property
     def base_url(self) -> str:
@@ -244,11 +266,14 @@ class ModelClient:
         except Exception as exc:
             raise translate_error(exc, base_url=self.base_url, model=self.settings.model) from exc
         got_chunk = False
+        watch: _StallWatch | None = None
         try:
             # One deadline scope for the whole stream, moved from the first-byte limit to the whole-call
             # limit when the first chunk arrives: a scope per chunk cost ~10% of a fast stream. The
             # generator yields inside the scope, which is safe here because every consumer up to the
             # magic handles a piece synchronously and comes straight back to this loop's next await.
+            # Once the answer has started, a watchdog ends the scope early after stream_idle_timeout
+            # of silence; a chunk only stamps the time.
             async with asyncio.timeout_at(self._loop_time(first_deadline)) as scope:
                 async for chunk in stream:
                     if not got_chunk:
@@ -257,21 +282,34 @@ class ModelClient:
                     text = accumulator.add(chunk)
                     if first_token_at is None and accumulator.has_output:
                         first_token_at = time.monotonic()
+                        watch = _StallWatch(scope, self.settings.stream_idle_timeout)
+                    if watch is not None:
+                        watch.last = time.monotonic()
                     if text:
                         yield TextPiece(text)
         except TimeoutError:
+            if watch is not None and watch.fired:
+                raise StreamStalledError(
+                    f"{self.shown_url} went silent for {self.settings.stream_idle_timeout:g} s mid-answer "
+                    "(AgentMagic.stream_idle_timeout)"
+                ) from None
             raise self._timeout_error(first_chunk=not got_chunk) from None
+        except (MalformedChunk, json.JSONDecodeError) as exc:  # the SDK decodes each event's data as JSON
+            detail = f"not JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise self._malformed(detail, shown=bool(accumulator.text_parts)) from None
         except ModelCallError:
             raise
         except Exception as exc:
             error = translate_error(exc, base_url=self.base_url, model=self.settings.model)
             if isinstance(error, ModelConnectionError):
-                error = StreamCutError(f"{self.base_url} closed the stream mid-answer ({type(exc).__name__})")
+                error = StreamCutError(f"{self.shown_url} closed the stream mid-answer ({type(exc).__name__})")
             raise error from exc
         finally:
+            if watch is not None:
+                watch.stop()
             await stream.close()
         if not accumulator.finished:
-            raise StreamCutError(f"{self.base_url} ended the stream without finishing the answer (no finish_reason)")
+            raise StreamCutError(f"{self.shown_url} ended the stream without finishing the answer (no finish_reason)")
         finish_reason = accumulator.finish_reason or "stop"
         yield ModelResponse(
             text=accumulator.text,
@@ -282,6 +320,16 @@ class ModelClient:
             ttft_s=None if first_token_at is None else first_token_at - started,
             response_model=accumulator.model,
         )
+
+    def _malformed(self, detail: str, *, shown: bool) -> MalformedStreamError:
+        """An undecodable event: retried if no text was shown yet, else the call ends saying why."""
+        if shown:
+            return MalformedStreamError(
+                f"{self.shown_url} sent a malformed event mid-answer ({detail}); the answer is incomplete, so it "
+                "was stopped rather than shown with a gap",
+                retryable=False,
+            )
+        return MalformedStreamError(f"{self.shown_url} sent a malformed event ({detail})", retryable=True)
 
     async def _within(self, awaitable: Any, deadline: float, *, first_chunk: bool) -> Any:
         """Await `awaitable` until the monotonic `deadline`; past it, a `ModelTimeoutError` naming the
@@ -304,8 +352,33 @@ class ModelClient:
         settings = self.settings
         if first_chunk and settings.first_byte_timeout < settings.call_timeout:
             return ModelTimeoutError(
-                f"{self.base_url} sent nothing within {settings.first_byte_timeout:g} s (AgentMagic.first_byte_timeout)"
+                f"{self.shown_url} sent nothing within {settings.first_byte_timeout:g} s (AgentMagic.first_byte_timeout)"
             )
         return ModelTimeoutError(
-            f"the call to {self.base_url} took longer than {settings.call_timeout:g} s (AgentMagic.call_timeout)"
+            f"the call to {self.shown_url} took longer than {settings.call_timeout:g} s (AgentMagic.call_timeout)"
         )
+
+
+class _StallWatch:
+    """Ends a stream's deadline scope once no chunk arrived for `limit` seconds (checked a few times a
+    second by a timer on the loop, so the per-chunk cost is one clock read)."""
+
+    def __init__(self, scope: asyncio.Timeout, limit: float) -> None:
+        self.scope = scope
+        self.limit = limit
+        self.last = time.monotonic()
+        self.fired = False
+        self._loop = asyncio.get_running_loop()
+        self._every = min(1.0, limit / 4)
+        self._handle = self._loop.call_later(self._every, self._check)
+
+    def _check(self) -> None:
+        if time.monotonic() - self.last >= self.limit:
+            self.fired = True
+            self.scope.reschedule(self._loop.time())  # the stream loop gets TimeoutError at its next await
+        else:
+            self._handle = self._loop.call_later(self._every, self._check)
+
+    def stop(self) -> None:
+        """Stop checking (the stream ended)."""
+        self._handle.cancel()

@@ -14,6 +14,7 @@ import os
 import re
 from typing import Any
 
+from agent_magic.errors import AgentUsageError
 from agent_magic.llm.sse_server import (
     LoopbackModelServer,
     StreamReply,
@@ -268,6 +269,10 @@ def demo_base_url() -> str:
     demo visibly streams; tests set it to 0.
     """
     if _DemoEndpoint.server is None:
-        delay = float(os.environ.get("AGENT_MAGIC_DEMO_DELAY", "0.01"))
+        text = os.environ.get("AGENT_MAGIC_DEMO_DELAY", "0.01")
+        try:
+            delay = max(0.0, float(text))
+        except ValueError:
+            raise AgentUsageError(f"AGENT_MAGIC_DEMO_DELAY={text!r} is not a number of seconds, e.g. 0.01") from None
         _DemoEndpoint.server = LoopbackModelServer(lambda request: demo_reply(request, chunk_delay=delay))
     return _DemoEndpoint.server.base_url

@@ -28,6 +28,7 @@ import math
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,9 @@ class ModelPrice:
     cached_input: float
     output: float
 
-    def cost(self, input_tokens: int, cached_tokens: int, output_tokens: int) -> float:
+    def cost(self, input_tokens: int, cached_tokens: int, output_tokens: int, *, at: datetime | None = None) -> float:
         """Dollars for one call. `input_tokens` includes the cached ones, and `output_tokens` includes
-        reasoning tokens, as OpenAI reports them, so neither is counted twice."""
+        reasoning tokens, as OpenAI reports them, so neither is counted twice. A flat rate: `at` is ignored."""
         uncached = max(0, input_tokens - cached_tokens)
         return (uncached * self.input + cached_tokens * self.cached_input + output_tokens * self.output) / 1e6
 
@@ -81,12 +82,14 @@ class CatalogPrice:
     _model_info: Any = field(compare=False, repr=False)
     _provider_info: Any = field(compare=False, repr=False)
 
-    def cost(self, input_tokens: int, cached_tokens: int, output_tokens: int) -> float:
-        """Dollars for one call (`input_tokens` includes the cached ones; a tier is chosen by it)."""
+    def cost(self, input_tokens: int, cached_tokens: int, output_tokens: int, *, at: datetime | None = None) -> float:
+        """Dollars for one call (`input_tokens` includes the cached ones; a tier is chosen by it) made at
+        `at` (default now): some providers price by the time of day (DeepSeek's off-peak hours)."""
         from genai_prices import Usage
 
         usage = Usage(input_tokens=input_tokens, cache_read_tokens=cached_tokens, output_tokens=output_tokens)
-        return float(self._model_info.calc_price(usage, self._provider_info).total_price)
+        calculation = self._model_info.calc_price(usage, self._provider_info, genai_request_timestamp=at)
+        return float(calculation.total_price)
 
     def describe(self) -> str:
         """The rates as genai-prices lists them (`+tiers`: a higher rate above a prompt length)."""
@@ -254,16 +257,18 @@ class PriceTable:
             quote = self._quotes[model] = self._lookup(model, depth=0)
         return quote
 
-    def cost(self, model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float | None:
-        """Dollars for one call of `model`, or None when its price is unknown."""
+    def cost(
+        self, model: str, input_tokens: int, cached_tokens: int, output_tokens: int, *, at: datetime | None = None
+    ) -> float | None:
+        """Dollars for one call of `model` made at `at` (default now), or None when its price is unknown."""
         price = self.price_for(model)
         if price is None:
             return None
         try:
-            return price.cost(input_tokens, cached_tokens, output_tokens)
+            return price.cost(input_tokens, cached_tokens, output_tokens, at=at)
         except Exception as exc:  # genai-prices failing on this usage: price from the shipped table instead
             self._catalog_failed(exc)
-            return self.cost(model, input_tokens, cached_tokens, output_tokens)
+            return self.cost(model, input_tokens, cached_tokens, output_tokens, at=at)
 
     def _lookup(self, model: str, *, depth: int) -> Quote:
         """`model`'s quote; an alias target (depth > 0) not sold by the endpoint's provider is priced as

@@ -1,8 +1,9 @@
 """A loopback HTTP server that speaks the OpenAI Chat Completions streaming protocol.
 
 It serves the offline demo model and is the test double of the suite: a *responder* decides each
-reply, and replies can inject faults (HTTP errors with Retry-After, a slow first byte, a connection cut
-mid-stream, malformed tool-call JSON). Streams are framed exactly as OpenAI frames them: HTTP/1.1
+reply, and replies can inject faults (HTTP errors with Retry-After or echoing the request's headers, a
+slow first byte, a connection cut mid-stream, a stall mid-answer, an undecodable event, an endless
+stream, malformed tool-call JSON, and raw replies such as an HTML page or a gzip bomb). Streams are framed exactly as OpenAI frames them: HTTP/1.1
 chunked transfer, `data: {chunk}` Server-Sent Events, a final `data: [DONE]`.
 
 Runs in a daemon thread with its own sockets, so it keeps answering while the kernel's event loop is
@@ -27,7 +28,10 @@ class StreamReply:
     """A streamed answer: `chunks` are chat.completion.chunk bodies (without id/model, filled in).
 
     Faults: `first_byte_delay` seconds before the headers; `chunk_delay` between chunks; `cut_after`
-    chunks sent before the connection is dropped (no finish chunk, no [DONE]).
+    chunks sent before the connection is dropped (no finish chunk, no [DONE]); `stall_after` chunks
+    sent, then `stall_seconds` of silence before the rest; `raw_event_at`: before that chunk, send
+    `raw_event` as it is (e.g. `b"data: {not json"`); `endless`: after the chunks, send content chunks
+    until the client hangs up.
     """
 
     chunks: list[dict[str, Any]]
@@ -35,6 +39,11 @@ class StreamReply:
     chunk_delay: float = 0.0
     cut_after: int | None = None
     send_done: bool = True
+    stall_after: int | None = None
+    stall_seconds: float = 0.0
+    raw_event_at: int | None = None
+    raw_event: bytes = b"data: {this is not json\n\n"
+    endless: bool = False
 
 
 @dataclass
@@ -45,9 +54,21 @@ class ErrorReply:
     message: str = "error injected by the test server"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    echo_request_headers: bool = False  # like some proxies: the body repeats the headers sent (with the key)
 
 
-Reply = StreamReply | ErrorReply
+@dataclass
+class RawReply:
+    """Any HTTP answer, byte for byte: an HTML page with status 200, a gzip bomb (`headers` with
+    Content-Encoding: gzip and a compressed `body`), …"""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Reply = StreamReply | ErrorReply | RawReply
 Responder = Callable[[dict[str, Any]], Reply]
 
 
@@ -200,7 +221,18 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, ErrorReply):
             time.sleep(reply.delay)
             body = {"error": {"message": reply.message, "type": "injected", "code": reply.status}}
+            if reply.echo_request_headers:
+                body["error"]["request_headers"] = dict(self.headers.items())
+                body["error"]["message"] += f" (you sent Authorization: {self.headers.get('Authorization')})"
             self._send_json(reply.status, body, reply.headers)
+        elif isinstance(reply, RawReply):
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
         else:
             self._stream(reply, request.get("model", "unknown"))
 
@@ -228,13 +260,19 @@ class _Handler(BaseHTTPRequestHandler):
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:16]}"
         created = int(time.time())
         try:
+            head = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
             for index, chunk in enumerate(reply.chunks):
                 if reply.cut_after is not None and index >= reply.cut_after:
                     self.close_connection = True
                     return  # drop the connection: no finish chunk, no terminating zero-length chunk
-                body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
-                body.update(chunk)
-                self._write_chunk(b"data: " + json.dumps(body).encode() + b"\n\n")
+                if reply.stall_after is not None and index == reply.stall_after:
+                    time.sleep(reply.stall_seconds)
+                if reply.raw_event_at is not None and index == reply.raw_event_at:
+                    self._write_chunk(reply.raw_event)
+                if reply.endless and chunk["choices"] and chunk["choices"][0].get("finish_reason"):
+                    self._stream_forever(head)
+                    return
+                self._write_chunk(b"data: " + json.dumps({**head, **chunk}).encode() + b"\n\n")
                 if reply.chunk_delay:
                     time.sleep(reply.chunk_delay)
             if reply.send_done:
@@ -242,6 +280,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk(b"")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client went away (e.g. a cancelled turn)
+
+    def _stream_forever(self, head: dict[str, Any]) -> None:
+        """Content chunks without end, until the client hangs up (an endless answer)."""
+        piece = {**head, "choices": [{"index": 0, "delta": {"content": "and on "}, "finish_reason": None}]}
+        data = b"data: " + json.dumps(piece).encode() + b"\n\n"
+        while True:
+            self._write_chunk(data * 64)
 
 
 class _Server(ThreadingHTTPServer):

@@ -7,6 +7,10 @@ OpenAI-compatible servers differ in small ways; each is accepted when it still m
 - usage on the last content chunk, on a separate chunk with no choices, or repeated on every chunk;
 - `content: null`, empty deltas, keep-alive chunks without choices.
 A stream without any `finish_reason` is never accepted as complete: the caller checks `finished`.
+
+What cannot mean anything is refused, never skipped (skipping could silently lose text): a chunk that is
+not an object, `choices` that is not a list, a choice or delta that is not an object, content that is
+not a string. `add()` raises `MalformedChunk` for those, and the client treats it as a stream fault.
 """
 
 from __future__ import annotations
@@ -16,6 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_magic.events import ToolCall
+
+
+class MalformedChunk(ValueError):
+    """A streamed chunk whose shape cannot be read as part of an answer."""
+
+
+_NOT_OBJECTS = (str, bytes, int, float, list, tuple)  # bool is an int
+
+
+def _is_object(value: Any) -> bool:
+    """A JSON object as the SDK hands it over (a dict, or a constructed, unvalidated SDK model).
+
+    Asked the other way round (not a JSON scalar or array): a check against builtin types costs a tenth
+    of an isinstance against pydantic's BaseModel, and this runs several times per streamed chunk."""
+    return value is not None and not isinstance(value, _NOT_OBJECTS)
 
 
 @dataclass(frozen=True)
@@ -73,19 +92,35 @@ class ChunkAccumulator:
     _by_index: dict[int, _PartialCall] = field(default_factory=dict)
 
     def add(self, chunk: Any) -> str:
-        """Take one chunk; return the answer text it adds ("" if none)."""
+        """Take one chunk; return the answer text it adds ("" if none).
+
+        Raises `MalformedChunk` for a shape that cannot mean anything (checked while reading, in the
+        same pass: this runs once per streamed token)."""
+        if not _is_object(chunk):
+            raise MalformedChunk(f"a chunk is a {type(chunk).__name__}, not an object")
         if self.model is None:
             self.model = _get(chunk, "model") or None
         usage = _get(chunk, "usage")
         if usage:
             self.usage = parse_usage(usage)
         new_text = ""
-        for choice in _get(chunk, "choices") or ():
-            delta = _get(choice, "delta") or {}
+        choices = _get(chunk, "choices") or ()
+        if type(choices) is not list and choices != ():
+            raise MalformedChunk(f"'choices' is a {type(choices).__name__}, not a list")
+        for choice in choices:
+            delta = _get(choice, "delta") if _is_object(choice) else choice
+            if delta is not None and not _is_object(delta):
+                raise MalformedChunk("a choice or its delta is not an object")
+            delta = delta or {}
             content = _get(delta, "content")
             if content:
+                if type(content) is not str:
+                    raise MalformedChunk(f"'content' is a {type(content).__name__}, not text")
                 new_text += content
-            for call_delta in _get(delta, "tool_calls") or ():
+            calls = _get(delta, "tool_calls") or ()
+            if type(calls) is not list and calls != ():
+                raise MalformedChunk(f"'tool_calls' is a {type(calls).__name__}, not a list")
+            for call_delta in calls:
                 self._add_call_delta(call_delta)
             reason = _get(choice, "finish_reason")
             if reason:

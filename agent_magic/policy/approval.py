@@ -7,6 +7,8 @@
 2. a matching **allow** rule → approved;
 3. unless an **ask** rule matches: the cell's pre-approval (`%%agent --approve write_file`) or an
    "always allow this session" answer → approved;
+   (2 and 3 are skipped when the tool asks for a person's review of this call, e.g. a shell command the
+   guard cannot parse: it is always asked about, and the headless policy never allows it;)
 4. otherwise a person is asked through the cell's `Asker` (buttons, stdin) or, when no one can answer,
    the headless policy decides.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +30,7 @@ from agent_magic.events import DecidedBy, Decision, ToolCall
 from agent_magic.policy.permissions import PermissionRules, Rule
 from agent_magic.policy.subjects import call_subject
 from agent_magic.tools.registry import Tool, ToolRegistry
+from agent_magic.tools.threads import run_in_tool_thread
 
 ALL_TOOLS = "all"
 HEADLESS_POLICIES = ("deny", "allow", "error")
@@ -72,6 +75,7 @@ class ApprovalRequest:
     arguments: dict[str, Any] | None
     subject: str | None
     workspace: Path
+    review: str = ""  # why a person must look at this call (the tool's own review): no policy may approve it
 
 
 class Asker(Protocol):
@@ -174,18 +178,29 @@ class CellApprover:
         rule = self.gate.rule_for(call, subject)
         if rule is not None and rule.verdict == "deny":
             return ApprovalDecision(Decision.DENIED, DecidedBy.RULE, f"denied by the rule {rule.text!r}")
-        if rule is not None and rule.verdict == "allow":
-            return ApprovalDecision(Decision.APPROVED, DecidedBy.RULE, f"allowed by the rule {rule.text!r}")
-        if rule is None and self.cell.covers(call.name):
-            return ApprovalDecision(Decision.APPROVED, DecidedBy.PRE_APPROVAL)
-        if rule is None and call.name in self.gate.session_allowed:
-            return ApprovalDecision(
-                Decision.APPROVED, DecidedBy.SESSION_ALLOW, f"always allow {call.name} this session"
-            )
+        request = self.gate.request(call, subject)
+        request = replace(request, review=await _review(request))
+        if not request.review:  # a call its tool wants seen by a person skips every automatic approval
+            if rule is not None and rule.verdict == "allow":
+                return ApprovalDecision(Decision.APPROVED, DecidedBy.RULE, f"allowed by the rule {rule.text!r}")
+            if rule is None and self.cell.covers(call.name):
+                return ApprovalDecision(Decision.APPROVED, DecidedBy.PRE_APPROVAL)
+            if rule is None and call.name in self.gate.session_allowed:
+                return ApprovalDecision(
+                    Decision.APPROVED, DecidedBy.SESSION_ALLOW, f"always allow {call.name} this session"
+                )
         asker = self.cell.asker
         if asker is None:
             return ApprovalDecision(Decision.DENIED, DecidedBy.NOBODY, "no one was there to approve it")
-        answer = await asker.ask(self.gate.request(call, subject))
+        answer = await asker.ask(request)
         if answer.choice is Choice.ALWAYS:
             self.gate.session_allowed.add(call.name)
         return ApprovalDecision(_DECISIONS[answer.choice], answer.decided_by, answer.reason)
+
+
+async def _review(request: ApprovalRequest) -> str:
+    """The tool's reason for a person to see this call; run off the loop (parsing can take a while)."""
+    review = request.tool.review if request.tool is not None else None
+    if review is None or request.arguments is None:
+        return ""
+    return await run_in_tool_thread(review, request.arguments)

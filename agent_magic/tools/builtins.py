@@ -10,7 +10,7 @@ from agent_magic.tools.files import delete_file, edit_file, list_files, read_fil
 from agent_magic.tools.namespace import inspect_variable, list_variables
 from agent_magic.tools.python_code import run_python
 from agent_magic.tools.registry import Tool, make_tool
-from agent_magic.tools.shell import run_shell
+from agent_magic.tools.shell import run_shell, shell_review
 
 READ_ONLY = (list_files, read_file, search_files, inspect_variable, list_variables)
 DESTRUCTIVE = (write_file, edit_file, delete_file, run_shell, run_python)
@@ -18,4 +18,7 @@ DESTRUCTIVE = (write_file, edit_file, delete_file, run_shell, run_python)
 
 def builtin_tools() -> list[Tool]:
     """The built-in tools: the read-only ones first, then the ones that need approval."""
-    return [make_tool(f) for f in READ_ONLY] + [make_tool(f, destructive=True) for f in DESTRUCTIVE]
+    reviews = {run_shell: shell_review}
+    return [make_tool(f) for f in READ_ONLY] + [
+        make_tool(f, destructive=True, review=reviews.get(f)) for f in DESTRUCTIVE
+    ]

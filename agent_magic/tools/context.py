@@ -16,7 +16,10 @@ class ToolContext:
 
     `sandbox` is how `run_shell` isolates commands: "auto" (bubblewrap when it works here, else a plain
     subprocess with a notice), "bwrap" (bubblewrap or refuse) or "none". `allow_network` lets sandboxed
-    commands reach the network. `max_output_chars` is the cap on one tool result.
+    commands reach the network. `max_output_chars` is the cap on one tool result. `env_passthrough` names
+    credential-like environment variables a command may see anyway (`AgentMagic.shell_env_passthrough`);
+    `private_paths` are hidden from sandboxed commands (the agent home and its ledger); `shell_limits`
+    bound each command's resources (`AgentMagic.shell_limits`, parsed by `policy/shell_limits.py`).
     """
 
     workspace: Path
@@ -27,3 +30,7 @@ class ToolContext:
     # Whether a deny rule protects a workspace-relative path from the tools that read files (searches
     # skip such files); None: no rules.
     denies_reading: Callable[[str], bool] | None = None
+    # -- hardening (issue 16): list and dict settings cannot be dataclass defaults; the runtime passes them
+    env_passthrough: tuple[str, ...] = ()
+    private_paths: tuple[Path, ...] = ()
+    shell_limits: dict[str, int] = field(default_factory=dict)

@@ -43,6 +43,9 @@ class Tool:
     # The argument approval rules match their glob against (e.g. "path", "command"); None: the first of
     # path / command / code the tool takes (see policy/subjects.py).
     subject_argument: str | None = None
+    # Says why a person must see a call (e.g. a command the guard cannot read), or "" when nothing must:
+    # such a call is never approved by a rule, --approve or "always allow" (see policy/approval.py).
+    review: Callable[[dict[str, Any]], str] | None = None
     # -- MCP (issue 14): tools described by someone else come with a JSON schema instead of a signature
     # (`parameters` is then empty and `function` takes the arguments as keywords), and name their server.
     input_schema: dict[str, Any] | None = None
@@ -152,6 +155,7 @@ def make_tool(
     name: str | None = None,
     destructive: bool = False,
     subject_argument: str | None = None,
+    review: Callable[[dict[str, Any]], str] | None = None,
 ) -> Tool:
     """Build a `Tool` from a typed function; its first parameter may be a `ToolContext`.
 
@@ -186,6 +190,7 @@ def make_tool(
         destructive=destructive,
         takes_context=takes_context,
         subject_argument=subject_argument,
+        review=review,
     )
 
 

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextvars
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,13 +15,9 @@ from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import cap_text, frame_for_model
 from agent_magic.tools.registry import ToolArgumentsError, ToolRegistry
 from agent_magic.tools.result import ToolResult
+from agent_magic.tools.threads import ToolThreadsExhausted, run_in_tool_thread
 
 log = logging.getLogger("agent_magic.tools")
-
-# Synchronous tools run here. asyncio's default executor has min(32, CPUs + 4) threads (6 on a 2-core
-# machine), which would make the 7th and 8th of eight parallel read-only calls wait for a free thread.
-TOOL_THREADS = 32
-_tool_executor = concurrent.futures.ThreadPoolExecutor(max_workers=TOOL_THREADS, thread_name_prefix="agent-tool")
 
 
 def _masked(value: Any, mask: Callable[[str], str]) -> Any:
@@ -45,13 +38,6 @@ def mask_result(result: ToolResult, *, mask: Callable[[str], str] = mask_secrets
     the secrets of its own configuration (issue 14).
     """
     return replace(result, data=_masked(result.data, mask), error_message=_masked(result.error_message, mask))
-
-
-async def _call_in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a synchronous tool on the tool threads, in a copy of the caller's context (like to_thread)."""
-    context = contextvars.copy_context()
-    call = functools.partial(context.run, function, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_tool_executor, call)
 
 
 @dataclass(frozen=True)
@@ -85,9 +71,11 @@ async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext,
         if tool.is_async:
             value = await asyncio.wait_for(tool.function(*positional, **arguments), timeout)
         else:
-            value = await asyncio.wait_for(_call_in_thread(tool.function, *positional, **arguments), timeout)
+            value = await asyncio.wait_for(run_in_tool_thread(tool.function, *positional, **arguments), timeout)
     except TimeoutError:
         return ToolResult.failure("timeout", f"{call.name} did not finish within {timeout:g} s", retryable=True)
+    except ToolThreadsExhausted as exc:
+        return ToolResult.failure("tool_threads_exhausted", str(exc))
     except Exception as exc:  # a tool's own bug must not end the turn
         log.warning("tool %s crashed", call.name, exc_info=True)
         return ToolResult.failure("tool_crashed", f"{type(exc).__name__}: {exc}")

@@ -28,7 +28,7 @@ from agent_magic.policy.approval import (
     Choice,
     HeadlessApprovalError,
 )
-from agent_magic.ui.approval_view import describe_request
+from agent_magic.ui.approval_view import describe_request, visible_html, visible_text
 from agent_magic.ui.format import call_signature
 
 STDIN_PROMPT = "Approve? y(es) / n(o) [reason] / a(lways this session) / s(top): "
@@ -68,7 +68,7 @@ class StdinAsker:
 
     async def ask(self, request: ApprovalRequest) -> Answer:
         """Print the request and read the answer; an unclear answer is asked again, end of input denies."""
-        self._show("Approval needed: " + describe_request(request).plain())
+        self._show(describe_request(request).plain())
         # Looked up at call time: ipykernel installs its stdin-channel `input` while a cell executes.
         read = self._read or builtins.input
         for _ in range(MAX_STDIN_TRIES):
@@ -97,6 +97,9 @@ class HeadlessAsker:
         """Deny (the default), allow, or fail the turn, printing the request either way."""
         signature = call_signature(request.call)
         setting = f"AgentMagic.headless_approval = {self.policy!r}"
+        if request.review:  # e.g. a command the guard could not read: no policy approves it unseen
+            self._show(f"🔐 not run in a headless run: {request.review}: {signature}")
+            return Answer(Choice.DENY, DecidedBy.HEADLESS, f"{request.review}; a person must approve it")
         if self.policy == "error":
             raise HeadlessApprovalError(
                 f"{request.call.name} needs approval but this run is headless ({setting}); pre-approve it with "
@@ -124,9 +127,10 @@ def clicks_reach_running_cell(kernel: Any) -> bool:
 
 
 def _show_in_cell(text: str) -> None:
+    """Show a line that quotes the model's arguments: escaped HTML, never Markdown the model could shape."""
     from IPython.display import display
 
-    display({"text/markdown": text, "text/plain": text}, raw=True)
+    display({"text/html": f"<div>{visible_html(text)}</div>", "text/plain": visible_text(text)}, raw=True)
 
 
 def choose_asker(shell: Any, headless_policy: str, prompt: str = "auto") -> Asker:

@@ -2,9 +2,9 @@
 
 The cell is an awaited coroutine, so while it waits here the kernel's event loop keeps running and, with
 ipykernel >= 7.4, delivers the button's comm message to a handler that settles a future. The request is
-shown as ordinary Markdown (with a text/plain twin) above the buttons, and after the answer the buttons
-are disabled; the renderer then prints the decision line, so a saved notebook reads well without widget
-state.
+shown above the buttons exactly as it will run (escaped HTML with a text/plain twin, never Markdown; see
+`approval_view`), and after the answer the buttons are disabled; the renderer then prints the decision
+line, so a saved notebook reads well without widget state.
 """
 
 from __future__ import annotations
@@ -84,11 +84,7 @@ class ButtonAsker:
 
     async def ask(self, request: ApprovalRequest) -> Answer:
         """Show the request and the buttons; return the clicked answer."""
-        view = describe_request(request)
-        title = "Approval needed:"
-        self._show(
-            {"text/markdown": f"**{title}** {view.markdown()}", "text/plain": f"{title} {view.plain()}"}, raw=True
-        )
+        self._show(describe_request(request).bundle(), raw=True)
         buttons = ApprovalButtons(request.call.name, asyncio.get_running_loop())
         self._show(buttons.box)
         try:

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import json
+import reprlib
 
 from agent_magic.events import ApprovalDecided, ToolCall, ToolFinished, TurnEnded, TurnState
 
 MAX_ARGUMENT_CHARS = 200
+MAX_PARSED_CHARS = 1_000_000  # longer arguments are shown raw (cut), not decoded just to print one line
+
+
+# Values are shown through reprlib: bounded in size and depth, so a huge or deeply nested argument costs
+# no more to show than a small one (a plain repr of 200,000 nested lists recurses until it fails).
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 3, MAX_ARGUMENT_CHARS, MAX_ARGUMENT_CHARS, 40
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 8
 
 
 def call_signature(call: ToolCall) -> str:
-    """`name(key=value, …)` from the raw JSON arguments, shortened; raw text when they are not JSON."""
+    """`name(key=value, …)` from the raw JSON arguments, shortened; raw text when they are not readable."""
+    raw = call.arguments or "{}"
     try:
-        arguments = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError:
-        return f"{call.name}({call.arguments[:MAX_ARGUMENT_CHARS]})"
+        arguments = json.loads(raw) if len(raw) <= MAX_PARSED_CHARS else None
+    except (json.JSONDecodeError, RecursionError):
+        arguments = None
     if not isinstance(arguments, dict):
-        return f"{call.name}({call.arguments[:MAX_ARGUMENT_CHARS]})"
-    text = ", ".join(f"{key}={value!r}" for key, value in arguments.items())
+        return f"{call.name}({raw[:MAX_ARGUMENT_CHARS]}{'…' if len(raw) > MAX_ARGUMENT_CHARS else ''})"
+    text = ", ".join(f"{key}={_SHORT.repr(value)}" for key, value in list(arguments.items())[:20])
     if len(text) > MAX_ARGUMENT_CHARS:
         text = text[:MAX_ARGUMENT_CHARS] + "…"
     return f"{call.name}({text})"

@@ -71,3 +71,32 @@ def _shut_down_kernels(lab):
     """Each test's notebook kernel is shut down afterwards, so kernels do not pile up."""
     yield
     lab.shut_down_kernels()
+
+
+HOSTILE_COMMAND = "echo harmless\n````\n<!--\nrm -rf ~/precious\n-->\necho $'\\x1b[2K'\u202e"
+SCRIPTED_MODEL = f"""
+import json
+from agent_magic.llm.sse_server import LoopbackModelServer, ScriptedResponder
+script = ScriptedResponder()
+script.add_tool_calls(("run_shell", json.dumps({{"command": {HOSTILE_COMMAND!r}}})))
+script.add_text("Denied, so nothing ran.")
+server = LoopbackModelServer(script)
+get_ipython().run_line_magic("config", f"AgentMagic.base_url = {{server.base_url!r}}")
+get_ipython().run_line_magic("config", "AgentMagic.model = 'scripted'")
+"""
+
+
+def test_a_hostile_command_is_shown_whole_in_jupyterlab(lab, page):
+    lab.write_notebook("hostile.ipynb", LOAD, SCRIPTED_MODEL, "%%agent\nclean up")
+    open_notebook(page, lab, "hostile.ipynb")
+    run_all_cells(page)
+    box = page.locator("pre.agent-magic-approval")
+    box.wait_for(state="visible", timeout=WAIT_MS)
+
+    shown = box.inner_text()
+
+    assert "rm -rf ~/precious" in shown and "-->" in shown, shown
+    assert "⟨U+202E⟩" in shown and "\u202e" not in shown
+    assert box.evaluate("el => getComputedStyle(el).whiteSpace") == "pre-wrap"
+    page.locator("button.jupyter-button", has_text="Deny").click()
+    page.get_by_text("denied by user click").wait_for(timeout=WAIT_MS)
