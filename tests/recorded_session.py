@@ -51,7 +51,8 @@ class RecordedSession:
         )
 
     def turn(self, prompt: str, *, model: str = MODEL, **settings: Any) -> list[Event]:
-        """Run one turn to its end; every event is recorded, and returned."""
+        """Run one turn to its end; every event is recorded, and returned. The rows are written when it
+        returns, so reads through another store (the views given `home=`) see them."""
 
         async def collect() -> list[Event]:
             events = []
@@ -60,4 +61,6 @@ class RecordedSession:
                 events.append(event)
             return events
 
-        return asyncio.run(collect())
+        events = asyncio.run(collect())
+        assert self.store.flush(), "the ledger's writer did not finish writing the turn's rows"
+        return events

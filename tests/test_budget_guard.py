@@ -11,7 +11,7 @@ from scripted_model import Reply, ScriptedModel
 import agent_magic
 from agent_magic.contracts import Totals
 from agent_magic.events import ToolCallStarted, TurnEnded, TurnState
-from agent_magic.ledger.store import LedgerStore
+from agent_magic.ledger.spend import SharedSpend
 from agent_magic.llm.pricing import PriceTable
 from agent_magic.policy.budget import BudgetGuard, start_of_today
 from agent_magic.policy.limits import SCOPES, Limits
@@ -26,12 +26,14 @@ class Budgets:
         self.budgets = budgets
         self.prices = PriceTable()
 
-    def guard(self, store: LedgerStore) -> BudgetGuard:
-        """The guard reading these budgets, and today's spending from `store`."""
+    def guard(self, ledger: RecordedSession) -> BudgetGuard:
+        """The guard reading these budgets; the day's spending across sessions comes from `ledger`."""
+        recorder = ledger.recorder
+        spend = SharedSpend(lambda: ledger.store, user=recorder.user, host=recorder.host)
         return BudgetGuard(
             lambda: {scope: Limits.parse(scope, self.budgets.get(scope, {})) for scope in SCOPES},
             lambda model: self.prices.price_for(model) is not None,
-            lambda: store.totals(since=start_of_today()),
+            spend.check,
         )
 
     def cost(self, model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float | None:
@@ -45,7 +47,7 @@ def model() -> ScriptedModel:
 
 def budgeted(model, budgets: Budgets, tmp_path, workspace) -> RecordedSession:
     ledger = RecordedSession(model, home=tmp_path / ".agent", workspace=workspace, pricing=budgets.cost)
-    ledger.session.guards.append(budgets.guard(ledger.store))
+    ledger.session.guards.append(budgets.guard(ledger))
     return ledger
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from agent_magic.events import DecidedBy, ToolCall
 from agent_magic.policy.approval import Answer, ApprovalRequest, Choice
+from agent_magic.ui.approval_view import describe_request
 from agent_magic.ui.approval_widget import ButtonAsker
 
 CALL = ToolCall("c1", "write_file", '{"path": "notes.txt", "content": "hi"}')
@@ -70,12 +71,12 @@ def ask(workspace: Path, act: Callable[[Cell], None]) -> tuple[Answer, Cell, But
     return asyncio.run(scenario()), cell, asker
 
 
-def test_the_request_is_shown_as_markdown_with_a_plain_text_twin_above_the_buttons(workspace):
+def test_the_request_is_shown_with_a_plain_text_twin_above_the_buttons(workspace):
     _, cell, _ = ask(workspace, lambda cell: cell.button("Approve").click())
 
     bundle, box = cell.shown
-    assert bundle["text/markdown"].startswith("**Approval needed:**") and "notes.txt" in bundle["text/markdown"]
-    assert bundle["text/plain"].startswith("Approval needed:") and "notes.txt" in bundle["text/plain"]
+    assert bundle == describe_request(request(workspace)).bundle()
+    assert bundle["text/plain"].startswith("Approval needed: write_file wants to write notes.txt")
     assert box is cell.box
 
 
