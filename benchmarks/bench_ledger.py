@@ -1,7 +1,7 @@
 """Ledger benchmark: reading `usage()` over 10k, 100k and 1M model calls, and writing events, each as a
 ratio against a floor measured in the same run.
 
-- `usage()` first call (a fresh process with pandas and IPython loaded, as in a kernel: the ADBC
+- `usage()` first call (a fresh process with pandas and IPython loaded, as in a kernel: pyarrow's
   import included) against `pandas.read_sql` of the same query in the same kind of process (target at
   1M rows: <= 0.5x and <= 1 s); warm calls too.
 - Writing: a streamed turn delivered to the ledger (which records it on its writer thread) against the

@@ -11,6 +11,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -378,19 +380,59 @@ def test_a_check_the_ledger_cannot_answer_uses_the_last_known_spend_plus_this_ke
     store.close()
 
 
-def test_a_large_table_read_in_parts_comes_back_whole_and_in_order(store, monkeypatch):
+def test_rows_written_after_a_dataframe_read_are_kept_in_the_file(store, tmp_path):
+    # A DataFrame read once went through ADBC's own copy of SQLite, whose close deleted the WAL under
+    # the writer: every row written after the first usage() of a kernel was lost.
     from agent_magic.ledger import columnar
 
-    for n in range(57):
-        record_turn(store, f"t{n:03d}", tokens=n)
-    whole = columnar.read_frame(store, "model_calls", "turn_id, input_tokens", "1 = 1", (), {"t": "str", "n": "int"})
-    monkeypatch.setattr(columnar, "ROWS_PER_PART", 10)
-    monkeypatch.setattr(columnar.os, "cpu_count", lambda: 4)
+    def frame() -> list[int]:
+        read = columnar.read_frame(store, "model_calls", "input_tokens", "1 = 1", (), {"n": "int"})
+        return read["n"].tolist()
 
-    parts = columnar.read_frame(store, "model_calls", "turn_id, input_tokens", "1 = 1", (), {"t": "str", "n": "int"})
+    record_turn(store, "t1", tokens=1)
+    assert frame() == [1]
+    record_turn(store, "t2", tokens=2)
+    assert frame() == [1, 2]
+    record_turn(store, "t3", tokens=3)
+    store.flush()
 
-    assert parts["n"].tolist() == list(range(57))
-    assert parts.equals(whole)
+    elsewhere = sqlite3.connect(tmp_path / "home" / "ledger.db")
+    assert elsewhere.execute("SELECT input_tokens FROM model_calls ORDER BY id").fetchall() == [(1,), (2,), (3,)]
+    elsewhere.close()
+
+
+def test_close_writes_the_statements_of_jobs_still_running(store, tmp_path):
+    started = threading.Event()
+
+    def slow_job() -> None:
+        started.set()
+        time.sleep(0.2)  # close() lets go of the writer thread meanwhile
+        store.write(INSERT_META, ("late", "1"))
+
+    before = set(threading.enumerate())
+    store.submit(slow_job)
+    started.wait(5)
+    store.close()
+
+    assert not [t for t in set(threading.enumerate()) - before if t.name == "agent_magic-ledger"], "no writer left"
+    elsewhere = sqlite3.connect(tmp_path / "home" / "ledger.db")
+    assert elsewhere.execute("SELECT value FROM meta WHERE key = 'late'").fetchall() == [("1",)]
+    elsewhere.close()
+
+
+def test_a_dataframe_read_keeps_each_columns_kind_when_values_are_missing(store):
+    from agent_magic.ledger import columnar
+
+    empty = columnar.read_frame(store, "model_calls", "turn_id, cost_usd", "1 = 1", (), {"t": "str", "c": "float"})
+    record_turn(store, "t1")
+    store.write("UPDATE model_calls SET cost_usd = NULL", ())
+    record_turn(store, "t2")
+
+    read = columnar.read_frame(store, "model_calls", "turn_id, cost_usd", "1 = 1", (), {"t": "str", "c": "float"})
+
+    assert list(empty.columns) == ["t", "c"] and empty.empty
+    assert read["t"].tolist() == ["t1", "t2"]
+    assert read["c"].isna().tolist() == [True, False]
 
 
 def test_rows_kept_in_memory_are_bounded_and_dropping_them_is_said(tmp_path, notices, monkeypatch):

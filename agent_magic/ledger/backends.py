@@ -215,8 +215,8 @@ class Backend(abc.ABC):
         """A new connection (not yet migrated)."""
 
     @abc.abstractmethod
-    def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        """The result of a read query as an Arrow table, through ADBC."""
+    def read_arrow(self, conn: LedgerConnection, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """The result of a read query as an Arrow table (`conn`: the store's reading connection)."""
 
 
 class SQLiteBackend(Backend):
@@ -241,15 +241,23 @@ class SQLiteBackend(Backend):
             raise
         return SQLiteConnection(raw)
 
-    def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        """Read through ADBC's SQLite driver, inferring each column's type from every row at once (it
-        otherwise infers from the first rows and fails on a column that is NULL there and text later)."""
-        import adbc_driver_sqlite.dbapi
+    def read_arrow(self, conn: LedgerConnection, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Read through Python's own sqlite3, on the store's reading connection, into Arrow columns.
 
-        with adbc_driver_sqlite.dbapi.connect(str(self.path)) as conn, conn.cursor() as cursor:
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(2**30)})
-            cursor.execute(sql, list(params) or None)
-            return cursor.fetch_arrow_table()
+        Never through ADBC's SQLite driver: it links a second copy of SQLite into the process, and two
+        copies do not share SQLite's per-process table of POSIX locks. Closing the driver's connection
+        then releases the writer's locks and, taking itself for the last connection, checkpoints and
+        deletes the WAL under the writer: rows written afterwards were lost (see
+        https://www.sqlite.org/howtocorrupt.html, "multiple copies of SQLite linked into the same
+        application")."""
+        import pyarrow as pa
+
+        cursor = conn.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        rows = cursor.fetchall()
+        if not rows:
+            return pa.table({name: pa.array([], pa.null()) for name in names})
+        return pa.table([pa.array(column) for column in zip(*rows, strict=True)], names=names)
 
 
 class PostgresBackend(Backend):
@@ -272,7 +280,7 @@ class PostgresBackend(Backend):
         _load_sums_as_numbers(raw)
         return PostgresConnection(raw)
 
-    def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+    def read_arrow(self, conn: LedgerConnection, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Read through ADBC's PostgreSQL driver (binary COPY into Arrow)."""
         import adbc_driver_postgresql.dbapi
 

@@ -59,7 +59,7 @@ def diagnose(exc: BaseException, *, location: str, home: Path | None = None) -> 
     if _is_postgres_outage(exc):
         return Problem(UNREACHABLE, f"the shared ledger {location} is unreachable ({_first_line(exc)})")
     if type(exc).__module__.startswith("adbc_driver_manager"):
-        return _adbc_problem(exc, location, home)
+        return _adbc_problem(exc, location)
     return Problem(STATEMENT, f"the ledger {location} refused a statement ({type(exc).__name__}: {_first_line(exc)})")
 
 
@@ -78,27 +78,8 @@ def _sqlite_problem(exc: sqlite3.Error, location: str, home: Path) -> Problem:
     return Problem(STATEMENT, f"the ledger {location} refused a statement ({_first_line(exc)})")
 
 
-# ADBC's errors carry SQLite's message but not its code; SQLite's messages for its codes are fixed.
-_SQLITE_MESSAGES = (
-    ("database disk image is malformed", "SQLITE_CORRUPT"),
-    ("file is not a database", "SQLITE_NOTADB"),
-    ("database is locked", "SQLITE_BUSY"),
-    ("database table is locked", "SQLITE_LOCKED"),
-    ("database or disk is full", "SQLITE_FULL"),
-    ("unable to open database file", "SQLITE_CANTOPEN"),
-    ("attempt to write a readonly database", "SQLITE_READONLY"),
-    ("disk I/O error", "SQLITE_IOERR"),
-)
-
-
-def _adbc_problem(exc: BaseException, location: str, home: Path) -> Problem:
-    """An ADBC driver's error (a columnar read): SQLite's known messages, or PostgreSQL's I/O errors."""
-    text = str(exc)
-    for message, name in _SQLITE_MESSAGES:
-        if message in text:
-            error = sqlite3.OperationalError(message)
-            error.sqlite_errorname = name  # type: ignore[attr-defined]
-            return _sqlite_problem(error, location, home)
+def _adbc_problem(exc: BaseException, location: str) -> Problem:
+    """An error of ADBC's PostgreSQL driver (a columnar read): libpq's I/O errors, or the query's."""
     if type(exc).__name__ == "OperationalError":  # libpq could not connect, or the connection broke
         return Problem(UNREACHABLE, f"the shared ledger {location} is unreachable ({_first_line(exc)})")
     return Problem(STATEMENT, f"the ledger {location} refused a query ({_first_line(exc)})")

@@ -4,7 +4,7 @@
 Writes (`write`, `write_many`, and the recorder's jobs) are queued for the writer thread (`writer.py`),
 which commits each burst as one transaction off the event loop and keeps what it cannot write. Reads
 (`query`, `read_arrow`, `totals`) first wait for the writes queued before them, so they see every row
-written before the read; pandas views read columnar results through ADBC (`read_arrow`).
+written before the read; pandas views read Arrow columns (`read_arrow`).
 
 SQL is portable (`dialect.py`): `?` placeholders, TEXT / INTEGER / REAL columns, `ON CONFLICT`
 upserts, no boolean sums; the same statements run on both backends.
@@ -111,10 +111,9 @@ class LedgerStore:
         return self._read(lambda conn: conn.execute(sql, params).fetchall())
 
     def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        """A read query's result as an Arrow table (columnar, through ADBC), after the queued writes."""
+        """A read query's result as an Arrow table, after the queued writes."""
         self._flush_for_read()
-        self._read(lambda conn: None)  # the schema exists (a new ledger is migrated) before ADBC reads it
-        return self._read(lambda conn: self.backend.read_arrow(sql, params))
+        return self._read(lambda conn: self.backend.read_arrow(conn, sql, params))
 
     def _flush_for_read(self, wait: float = READ_FLUSH_TIMEOUT_S) -> None:
         """Wait for the queued writes; a server the writer has just failed to reach is not tried twice."""

@@ -136,7 +136,7 @@ def _view(
     select = ", ".join(f"{source} AS {name}" for name, (source, _kind) in columns.items())
     schema = {name: kind for name, (_source, kind) in columns.items()}
     try:
-        return read_frame(context.store, table, select, where, params, schema, split=session is None)
+        return read_frame(context.store, table, select, where, params, schema)
     finally:
         attach_cell_notices().drain()  # what the writer said meanwhile (a ledger it could not write)
 

@@ -90,7 +90,9 @@ class LedgerWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._conn: LedgerConnection | None = None
-        self._collecting: list[Statement] | None = None  # the burst being built (writer thread only)
+        # The burst being built while a job runs, seen only by the thread running it: `close` may already
+        # have let go of that thread, and the job's statements must still join its burst.
+        self._burst = threading.local()
         self._pending: deque[Batch] = deque()  # batches not written yet and not spooled, oldest first
         self._problem: Problem | None = None
         self._retry_at = 0.0
@@ -105,8 +107,9 @@ class LedgerWriter:
 
     def write(self, statement: Statement) -> None:
         """Queue a statement (on the writer thread, inside a job: add it to the burst being built)."""
-        if self._collecting is not None and threading.current_thread() is self._thread:
-            self._collecting.append(statement)
+        collecting: list[Statement] | None = getattr(self._burst, "statements", None)
+        if collecting is not None:
+            collecting.append(statement)
         else:
             self._put(statement)
 
@@ -213,13 +216,13 @@ class LedgerWriter:
             if isinstance(item, Statement):
                 statements.append(item)
             elif isinstance(item, _Job):
-                self._collecting = statements
+                self._burst.statements = statements
                 try:
                     item.run()
                 except Exception:  # a job's bug must not stop the writer or lose the other rows
                     log.exception("a ledger job failed")
                 finally:
-                    self._collecting = None
+                    self._burst.statements = None
             elif isinstance(item, _Sync):
                 self._commit(statements, retry=item.retry)
                 statements = []
