@@ -215,7 +215,9 @@ def test_content_is_exported_when_enabled_with_secrets_masked(start_kernel, scri
     (workspace / "notes.txt").write_text(f"token={secret}")
     script.add_tool_calls(("read_file", '{"path": "notes.txt"}'))
     script.add_text(f"The token is {secret}.")
-    kernel = start_kernel(SERVICE_API_TOKEN=secret)
+    kernel = start_kernel()
+    # Secrets are read from the environment at each call: setting one in the running kernel is enough.
+    kernel.execute(f"import os\nos.environ['SERVICE_API_TOKEN'] = {secret!r}")
     kernel.execute("%config AgentMagic.telemetry_content = True")
 
     kernel.execute(f"%%agent\nis {secret} in notes.txt?")
