@@ -26,6 +26,16 @@ from kernel_harness import RealKernel
 UNREACHABLE_BASE_URL = "http://127.0.0.1:9/v1"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests, then the `slow` modules (a heavy server to start), then the rest, each group in its
+    usual order: with the files spread over workers (`make test`), the longest start first and do not
+    keep one worker busy after the others have finished."""
+    items.sort(
+        key=lambda item: 0 if item.get_closest_marker("browser") else 1 if item.get_closest_marker("slow") else 2
+    )
+
+
 @pytest.fixture(autouse=True)
 def no_real_provider(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test runs with a fake key, an unreachable default endpoint and its own agent home."""
