@@ -8,6 +8,10 @@ per module (`shared_kernel` in tests/conftest.py), and loop, budget and ledger l
 Target: the non-browser suite at least twice as fast as before them (the baseline below, measured on this
 project's 2-core machine while other work ran on it: compare figures taken under a similar load).
 
+It runs the files one after another in one process, as the per-file times and the kernel count need
+(kernels started by pytest-xdist workers would not be counted); `make test` spreads the files over two
+workers, so its wall time is roughly the larger of the two workers' sums of these per-file times.
+
 Run: .venv/bin/python benchmarks/bench_test_suite.py [-m "MARKERS"] [pytest arguments]
 """
 
