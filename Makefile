@@ -62,8 +62,8 @@ test-fast: setup labextension
 	$(PYTEST) -m "not browser"
 
 lint: setup
-	$(BIN)/ruff check agent_magic tests benchmarks docs
-	$(BIN)/ruff format --check agent_magic tests benchmarks docs
+	$(BIN)/ruff check agent_magic tests benchmarks docs notebooks
+	$(BIN)/ruff format --check agent_magic tests benchmarks docs notebooks
 
 ## docs: the documentation site, warnings as errors (-W), into docs/_build/html (tests/test_docs.py builds it too).
 ## -E: a fresh build every time (~6 s), so pages generated from the code never lag behind it
@@ -76,6 +76,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_parallel_tools.py
 	$(BIN)/python benchmarks/bench_approval.py
 	$(BIN)/python benchmarks/bench_ledger.py
+	$(BIN)/python benchmarks/bench_compaction.py
 	$(BIN)/python benchmarks/bench_mcp.py
 	$(BIN)/python benchmarks/bench_telemetry.py
 	$(BIN)/python benchmarks/fault_summary.py

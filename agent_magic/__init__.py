@@ -51,16 +51,18 @@ def tool(function: Any = None, *, name: str | None = None, destructive: bool = F
 
 
 # The ledger's pandas views, imported on first access so `import agent_magic` stays light.
-_LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals")
+_LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals", "sessions")
 
 
 def __getattr__(name: str) -> object:
-    """Lazy access to `usage()`, `tool_calls()`, `transcript()` (ledger.views) and `session_totals()`."""
+    """Lazy access to `usage()`, `tool_calls()`, `transcript()`, `session_totals()` and `sessions()` (see
+    `kernel`)."""
     if name in _LEDGER_VIEWS:
         from agent_magic import kernel
-        from agent_magic.ledger import views
 
-        return getattr(kernel if name == "session_totals" else views, name)
+        if name in ("session_totals", "sessions"):
+            return getattr(kernel, name)
+        return kernel.public_view(name)
     raise AttributeError(f"module 'agent_magic' has no attribute {name!r}")
 
 

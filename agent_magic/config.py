@@ -76,6 +76,12 @@ def _check_permissions(_name: str, value: dict[str, Any]) -> None:
     parse_permissions(value)
 
 
+def _check_windows(_name: str, value: dict[str, Any]) -> None:
+    from agent_magic.llm.context_windows import validate_windows
+
+    validate_windows(value)
+
+
 def _check_shell_limits(_name: str, value: dict[str, Any]) -> None:
     from agent_magic.policy.shell_limits import ShellLimits
 
@@ -189,6 +195,43 @@ class AgentMagic(Configurable):
         help='Limits per calendar day for this user, across all their kernels sharing the ledger: {"steps", '
         '"tool_calls", "tokens", "cost"}.',
     ).tag(config=True)
+
+    # -- conversations that last: instructions, compaction, undo (issue 13) ---------------------------
+    instructions_files = List(
+        Unicode(),
+        default_value=["AGENTS.md"],
+        help="Project instructions read from the workspace root into the system prompt (after the built-in "
+        "prompt), re-read when they change, e.g. ['AGENTS.md', 'CLAUDE.md']; [] reads none.",
+    ).tag(config=True)
+    instructions_max_chars = Int(
+        20_000, min=0, help="Most characters of project instructions sent, all files together; the rest is cut."
+    ).tag(config=True)
+    context_windows = CheckedDict(
+        _check_windows,
+        help='Prompt tokens a model accepts, over the shipped table: {"llama3.1": 8192}. A window a server names '
+        "when it refuses a request as too long wins for the rest of the kernel.",
+    ).tag(config=True)
+    compaction_threshold = Float(
+        0.8, min=0.2, max=0.95, help="Compact before a request would fill more than this share of the context window."
+    ).tag(config=True)
+    compaction_keep_turns = Int(2, min=1, help="Latest turns a compaction keeps word for word.").tag(config=True)
+    undo_turns = Int(
+        20, min=0, help="Turns of each conversation %agent undo can take back (0: undo off, nothing is kept for it)."
+    ).tag(config=True)
+    undo_max_file_bytes = Int(
+        20_000_000,
+        min=0,
+        help="Largest file copied for undo before a tool changes it; a larger one cannot be restored.",
+    ).tag(config=True)
+
+    @validate("instructions_files")
+    def _check_instructions_files(self, proposal: dict[str, Any]) -> list[str]:
+        for name in proposal["value"]:
+            if not name.strip() or os.path.isabs(os.path.expanduser(name)):
+                raise TraitError(
+                    f"AgentMagic.instructions_files: {name!r} must be a path relative to the workspace, e.g. 'AGENTS.md'"
+                )
+        return proposal["value"]
 
     # -- hardening (issue 16)
     shell_env_passthrough = List(

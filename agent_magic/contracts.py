@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent_magic.config import setting
 from agent_magic.events import DecidedBy, Decision, ToolCall
@@ -28,6 +28,7 @@ class TurnSettings:
     system_prompt: str = setting("system_prompt")
     max_cost: float | None = None  # the cell's --max-cost: dollars this turn may spend (the budget guard checks)
     max_tool_calls_per_step: int = setting("max_tool_calls_per_step")  # the excess is answered, not run
+    instructions: str = ""  # the project's instructions (AGENTS.md), placed after the system prompt
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class Totals:
     def with_tool_call(self) -> Totals:
         """These totals plus one tool call."""
         return self + Totals(tool_calls=1)
+
+
+@dataclass(frozen=True)
+class History:
+    """A conversation to continue (a resumed or forked one): the transcript as the model saw it, the turn
+    each message belongs to ("" for none, e.g. a compaction's summary), and what it has used so far."""
+
+    messages: tuple[dict[str, Any], ...] = ()
+    turn_ids: tuple[str, ...] = ()
+    used: Totals = Totals()
 
 
 @dataclass

@@ -77,6 +77,16 @@ class TurnStopped(AgentError):
     """The user chose Stop at an approval prompt: the turn ends like a cancellation."""
 
 
+class ContextWindowExceeded(ModelHTTPError):
+    """The server refused the request as longer than the model's context window. `window` is the limit it
+    named and `prompt_tokens` the size it counted, when it said (see `llm.context_errors`)."""
+
+    def __init__(self, message: str, *, status: int, window: int | None, prompt_tokens: int | None) -> None:
+        super().__init__(message, status=status)
+        self.window = window
+        self.prompt_tokens = prompt_tokens
+
+
 class StreamStalledError(StreamCutError):
     """An answer that had started went silent longer than `AgentMagic.stream_idle_timeout`: it is
     abandoned and retried like a cut stream."""

@@ -2,6 +2,9 @@
 
 `Session.run_turn()` yields these, in order; renderers, the ledger and the log subscribe to them.
 Nothing in this module knows about IPython, widgets or HTTP: events are plain data.
+
+Events about a conversation rather than one of its turns (a session opened, compacted on demand, a turn
+undone) carry an empty `turn_id`.
 """
 
 from __future__ import annotations
@@ -267,3 +270,125 @@ class EventSubscriber(Protocol):
 
     def handle(self, event: Event) -> None:
         """Take one event; must not block (the turn waits for it)."""
+
+
+# -- conversations that last (issue 13): named sessions, compaction, undo -----------------------------
+
+
+class Bindings:
+    """Names of the user namespace and the objects bound to them: references, never copies.
+
+    Shown by name only (`Bindings(df, total)`), so a log line never prints a large object.
+    """
+
+    def __init__(self, objects: dict[str, Any]) -> None:
+        self.objects = dict(objects)
+
+    def __repr__(self) -> str:
+        return f"Bindings({', '.join(sorted(self.objects))})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A workspace file a tool changed: its state before (a copy kept in the agent home for undo) and after.
+
+    `path` is relative to `workspace`. `snapshot` is the kept copy (None when the file did not exist, or
+    when no copy was kept: then `refusal` says why, e.g. the file was larger than the cap). Digests are
+    SHA-256 of the bytes; `digest_after` None means the call left no file there.
+    """
+
+    workspace: str
+    path: str
+    existed: bool
+    snapshot: str | None
+    digest_before: str | None
+    mode_before: int | None
+    digest_after: str | None
+    size_after: int | None
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class NamespaceChange:
+    """The names a `run_python` call bound, rebound or deleted in the user namespace.
+
+    `before` holds each changed name's previous object (names that did not exist are absent), `after`
+    its object after the call (names the call deleted are absent).
+    """
+
+    before: Bindings
+    after: Bindings
+
+
+@dataclass(frozen=True)
+class ChangesRecorded(Event):
+    """A tool call reported what it changed (files, namespace bindings), so the turn can be undone."""
+
+    call: ToolCall
+    changes: tuple[FileChange | NamespaceChange, ...]
+
+
+class SessionOrigin(enum.StrEnum):
+    """How a named conversation came to be in this kernel."""
+
+    NEW = "new"
+    RESUMED = "resumed"  # read back from the ledger (`%agent resume`, or a named session after a restart)
+    FORKED = "forked"  # copied from another conversation (`%agent fork`)
+
+
+@dataclass(frozen=True)
+class SessionOpened(Event):
+    """A conversation became available under `name`. A fork carries its copied transcript (`messages`, with
+    the turn each belongs to in `turn_ids`): subscribers that keep transcripts start from it."""
+
+    name: str
+    origin: SessionOrigin
+    forked_from: str | None = None
+    messages: tuple[dict[str, Any], ...] = ()
+    turn_ids: tuple[str, ...] = ()
+
+
+class CompactionTrigger(enum.StrEnum):
+    """Why a transcript was compacted."""
+
+    PROACTIVE = "window nearly full"
+    REFUSED = "the server refused the request as too long"
+    ON_DEMAND = "%agent compact"
+
+
+@dataclass(frozen=True)
+class TranscriptCompacted(Event):
+    """The session replaced its transcript by a shorter one: old tool results shortened, the oldest turns
+    replaced by a summary. `messages` is the whole new transcript and `turn_ids` the turn of each message
+    ("" for the summary): subscribers that keep a transcript rebuild it from here. Token counts are
+    estimates of the request before and after."""
+
+    messages: tuple[dict[str, Any], ...]
+    turn_ids: tuple[str, ...]
+    tokens_before: int
+    tokens_after: int
+    summarised_turns: int
+    shortened_results: int
+    trigger: CompactionTrigger
+
+
+@dataclass(frozen=True)
+class TranscriptRewound(Event):
+    """The messages from `position` on left the transcript the model sees: turn `removed_turn` was taken back."""
+
+    removed_turn: str
+    position: int
+    removed_messages: int
+
+
+@dataclass(frozen=True)
+class TurnUndone(Event):
+    """`%agent undo` took back turn `undone_turn`: one line per thing restored, per thing left as it is (and
+    why), and per effect undo cannot take back."""
+
+    undone_turn: str
+    restored: tuple[str, ...]
+    refused: tuple[str, ...]
+    not_undone: tuple[str, ...]

@@ -1,13 +1,19 @@
 """Finding this kernel's agent runtime from outside the magics: the public helpers that default to "the
-running notebook" (`agent_magic.usage()`, `session_totals()`…) look it up here, and only here.
+running notebook" (`agent_magic.usage()`, `tool_calls()`, `transcript()`, `session_totals()`) look it
+up here, and only here, and hand what they found to the ledger's views.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+import contextlib
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent_magic.ledger.store import LedgerStore
+    import pandas as pd
+
+    from agent_magic.ledger.views import LedgerContext
     from agent_magic.runtime import AgentRuntime
 
 MAGICS_NAME = "AgentMagics"
@@ -28,28 +34,52 @@ def current_runtime() -> AgentRuntime | None:
     return magics.runtime if magics is not None else None
 
 
-class LedgerContext(NamedTuple):
-    """What the pandas views read: a ledger, and the notebook and user whose records are shown by default."""
-
-    store: LedgerStore
-    notebook: str
-    user: str
-
-
-def ledger_context(home: str | None = None) -> LedgerContext:
+@contextlib.contextmanager
+def ledger_context(home: str | None = None) -> Iterator[LedgerContext]:
     """The ledger to read: the running kernel's when the extension is loaded (so `%config
     AgentMagic.home` and `ledger_url` apply), else the one at `home` (or the default home, or
-    $AGENT_MAGIC_LEDGER_URL), with the working directory as the notebook."""
+    $AGENT_MAGIC_LEDGER_URL), with the working directory as the notebook; a ledger opened here is
+    closed on leaving the block."""
     from agent_magic.ledger.identity import current_notebook, current_user
     from agent_magic.ledger.store import LedgerStore, resolve_home, resolve_url
+    from agent_magic.ledger.views import LedgerContext
 
     runtime = current_runtime() if home is None else None
     if runtime is not None:
         ledger = runtime.ledger
-        return LedgerContext(ledger.store, ledger.notebook, ledger.user)
+        yield LedgerContext(ledger.store, ledger.notebook, ledger.user)
+        return
     shell = _shell() if home is None else None
     store = LedgerStore(resolve_home(home), url=resolve_url() if home is None else None)
-    return LedgerContext(store, current_notebook(shell.user_ns if shell is not None else None), current_user())
+    try:
+        yield LedgerContext(store, current_notebook(shell.user_ns if shell is not None else None), current_user())
+    finally:
+        store.close()
+
+
+@functools.cache
+def public_view(name: str) -> Callable[..., pd.DataFrame]:
+    """`agent_magic.usage`, `tool_calls` or `transcript`: the ledger view `name` of the running
+    notebook's ledger (or of the one at `home=`), with the view's own documentation."""
+    from agent_magic.ledger import views
+
+    view = getattr(views, name)
+
+    def read(
+        session: str | Iterable[str] | None = None,
+        since: Any = None,
+        all_sessions: bool = False,
+        *,
+        all_users: bool = False,
+        home: str | None = None,
+    ) -> pd.DataFrame:
+        with ledger_context(home) as context:
+            return view(context, session, since, all_sessions, all_users=all_users)
+
+    read.__name__ = read.__qualname__ = name
+    read.__module__ = "agent_magic"
+    read.__doc__ = f"{view.__doc__}\n\n    `home=`: read the ledger at that agent home instead of this kernel's."
+    return read
 
 
 def session_totals(session: str | None = None, *, home: str | None = None) -> dict[str, Any]:
@@ -62,8 +92,26 @@ def session_totals(session: str | None = None, *, home: str | None = None) -> di
     """
     from agent_magic.ledger.totals import read_session_totals
 
-    store = ledger_context(home).store
     if session is None and home is None:
         runtime = current_runtime()
         session = runtime.session.session_id if runtime is not None else None
-    return read_session_totals(store, session)
+    with ledger_context(home) as context:
+        return read_session_totals(context.store, session)
+
+
+def sessions(*, home: str | None = None) -> Any:
+    """This notebook's named conversations as a pandas DataFrame, one row per name: name, current, turns,
+    tokens, cost_usd (NaN when unpriced), last_used (UTC), session, forked_from (as `%agent sessions`).
+
+    Example:
+        >>> agent_magic.sessions()[["name", "turns", "cost_usd"]]   # doctest: +SKIP
+    """
+    from agent_magic.conversation.book import conversation_rows, sessions_frame
+    from agent_magic.ledger.conversations import ConversationArchive
+
+    runtime = current_runtime() if home is None else None
+    if runtime is not None:
+        return sessions_frame(runtime.conversations.table())
+    with ledger_context(home) as (store, notebook, user):
+        archive = ConversationArchive(lambda: store, notebook=notebook, user=user)
+        return sessions_frame(conversation_rows(archive.listing(), {}, None))

@@ -10,7 +10,6 @@ stays running until the turn ends ("Run All" waits) while the kernel keeps servi
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import shlex
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from agent_magic.blocking import run_blocking
 from agent_magic.commands import SUBCOMMANDS, CommandContext, Subcommand
 from agent_magic.config import AgentMagic
 from agent_magic.errors import AgentError, TurnStopped
@@ -120,6 +120,12 @@ class AgentMagics(Magics):
     @argument("-m", "--model", help="model for this cell (e.g. gpt-4.1-mini, llama3.1, demo)")
     @argument("--new", action="store_true", help="start a fresh conversation before this cell")
     @argument(
+        "--session",
+        metavar="NAME",
+        help="run this cell in the conversation called NAME (created on first use; after a restart it continues "
+        "from the ledger)",
+    )
+    @argument(
         "--approve",
         metavar="TOOLS",
         help="pre-approve these tools for this cell, e.g. write_file,run_python (all: every tool, with a warning)",
@@ -134,23 +140,18 @@ class AgentMagics(Magics):
 
         ::
 
-            %%agent [--model NAME] [--new] [--approve TOOLS] [--max-steps N] [--max-cost USD]
+            %%agent [--model NAME] [--new] [--session NAME] [--approve TOOLS] [--max-steps N] [--max-cost USD]
             Which columns of df have missing values?
 
-        The conversation continues across cells until `%agent reset` or `--new`. Settings live in
+        The conversation continues across cells until `%agent reset` or `--new`; `--session NAME` (or
+        `%agent session NAME`) keeps several apart, and named ones survive a restart. Settings live in
         `%config AgentMagic` (model, base_url, max_steps, workspace, …); the endpoint follows
         OPENAI_API_KEY / OPENAI_BASE_URL like the openai SDK. `--model demo` is an offline scripted demo.
         See `%agent help` for the line magic's subcommands.
         """
         # Reached only when the input transformer did not rewrite the cell (autoawait off, or a direct
         # run_cell_magic call): run the turn to completion on a private event loop.
-        coroutine = self.run_cell_async(line, cell)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coroutine)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, coroutine).result()
+        return run_blocking(self.run_cell_async(line, cell))
 
     @line_magic("agent")
     def agent_line(self, line: str) -> None:
@@ -192,11 +193,11 @@ class AgentMagics(Magics):
         if not prompt:
             raise UsageError("the %%agent cell is empty: write your request on the lines below %%agent")
         runtime = self.runtime
-        if args.new:
-            runtime.new_session()
+        runtime.select_session(args.session, fresh=args.new)
         settings = runtime.turn_settings(model=args.model, max_steps=args.max_steps, max_cost=args.max_cost)
         runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
         notices = await runtime.prepare_tools()  # MCP servers start first, so --approve can name their tools
+        notices = [*notices, *runtime.instructions.take_notices()]  # e.g. AGENTS.md cut to its size cap
         from agent_magic.ui.approval_askers import cell_approver
 
         session = runtime.session

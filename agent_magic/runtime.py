@@ -1,4 +1,4 @@
-"""The per-kernel state behind the magics: configuration, the current session, model clients.
+"""The per-kernel state behind the magics: configuration, the named sessions, model clients.
 
 Kept apart from `magic.py` so the wiring (which client for which model, which tools, which
 session) can be used and tested without IPython's magic machinery. What depends on a setting is rebuilt
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
+from agent_magic.conversation.book import Conversation, SessionBook
 from agent_magic.errors import AgentUsageError
-from agent_magic.events import EventSubscriber
+from agent_magic.events import Event, EventSubscriber, SessionOpened, SessionOrigin
 from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
@@ -24,7 +25,10 @@ from agent_magic.telemetry import TelemetrySwitch
 if TYPE_CHECKING:
     # The loop, the client and the tools load with the first turn, not at `%load_ext` (see
     # benchmarks/bench_stream.py): the methods below import them where they are used.
-    from agent_magic.contracts import TurnSettings
+    from agent_magic.contracts import History, TurnSettings
+    from agent_magic.conversation.compaction import Compactor
+    from agent_magic.conversation.instructions import Instructions, ProjectInstructions
+    from agent_magic.ledger.conversations import ConversationArchive
     from agent_magic.llm.client import EndpointSettings, ModelClient
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
     from agent_magic.tools.context import ToolContext
     from agent_magic.tools.mcp.manager import McpManager
     from agent_magic.tools.registry import ToolRegistry
+    from agent_magic.undo.files import FileSnapshots
+    from agent_magic.undo.journal import UndoJournal
 
 NO_MODEL_MESSAGE = (
     "No model endpoint is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for Azure, Ollama, vLLM, "
@@ -79,6 +85,13 @@ class AgentRuntime:
         # The usage ledger (SQLite rows, JSONL log); opened by the first event.
         self.ledger = KernelLedger(config, namespace)
         self.subscribers.append(self.ledger)
+        # Named conversations by name (kept in the ledger by `archive`, undone with `undo_journal`: both
+        # subscribe when the first conversation opens, so `%load_ext` loads neither).
+        self.conversations = SessionBook(self._open_conversation, lambda: self.archive)
+        self._archive: ConversationArchive | None = None
+        self._undo_journal: UndoJournal | None = None
+        self._instructions: ProjectInstructions | None = None
+        self._compactor: Compactor | None = None
         # -- telemetry (issue 15): OpenTelemetry export of each turn; the SDK loads only once it is on.
         self.telemetry = TelemetrySwitch(
             config,
@@ -91,9 +104,7 @@ class AgentRuntime:
         # The task running the current `%%agent` cell, so a frontend's Stop can cancel it (see stop_turn).
         self.turn_task: asyncio.Task | None = None
         self.stop_requested = False
-        self._session: Session | None = None
         self._mcp: McpManager | None = None
-        self._gate: ApprovalGate | None = None
         self._prices: PriceTable | None = None
         self._rules: PermissionRules | None = None
         self._limits: dict[str, Limits] | None = None
@@ -103,7 +114,10 @@ class AgentRuntime:
         config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
         config.observe(self._limits_changed, names=["turn_budget", "session_budget", "day_budget", "user_budget"])
-        config.observe(self._tool_settings_changed, names=[*TOOL_TRAITS])
+        config.observe(self._tool_settings_changed, names=[*TOOL_TRAITS, "undo_turns", "undo_max_file_bytes"])
+        config.observe(
+            self._compaction_changed, names=["context_windows", "compaction_threshold", "compaction_keep_turns"]
+        )
 
     # -- reacting to %config ---------------------------------------------------------------------------
 
@@ -126,57 +140,158 @@ class AgentRuntime:
         self._limits = None
 
     def _tool_settings_changed(self, _change: Any) -> None:
-        if self._session is not None:
-            self._session.context = self._tool_context()
+        for conversation in self.conversations.in_memory().values():
+            conversation.session.context = self._tool_context(conversation.gate)
+
+    def _compaction_changed(self, _change: Any) -> None:
+        if self._compactor is not None:
+            from agent_magic.conversation.compaction import CompactionPolicy
+
+            self._compactor.windows.overrides = dict(self.config.context_windows)
+            self._compactor.policy = from_config(CompactionPolicy, self.config)
 
     # -- the conversation ------------------------------------------------------------------------------
 
     @property
     def session(self) -> Session:
         """The current conversation (the first is started by the first turn or command that needs it)."""
-        if self._session is None:
-            self.new_session()
-        assert self._session is not None
-        return self._session
+        return self.conversations.current.session
 
     @property
     def gate(self) -> ApprovalGate:
         """The current conversation's approval gate (its rules and "always allow" answers)."""
-        self.session  # noqa: B018  (a gate belongs to a session: start one if there is none)
-        assert self._gate is not None
-        return self._gate
+        return self.conversations.current.gate
 
     def new_session(self) -> Session:
-        """Start a fresh conversation (the old one stays in the ledger, not in memory)."""
+        """Start a fresh conversation under the current name (the old one stays in the ledger)."""
+        return self.conversations.fresh().conversation.session
+
+    def select_session(self, name: str | None, *, fresh: bool = False) -> None:
+        """Make the conversation called `name` current for a cell (`--session`), fresh with `--new`."""
+        if fresh:
+            self.conversations.fresh(name)
+        elif name:
+            self.conversations.use(name)
+
+    def publish(self, events: list[Event]) -> None:
+        """Hand events that happen outside a turn (a session opened, compacted, a turn undone) to every
+        subscriber, as a turn's events are."""
+        for event in events:
+            for subscriber in self.subscribers:
+                subscriber.handle(event)
+
+    @property
+    def archive(self) -> ConversationArchive:
+        """The ledger's record of this notebook's conversations (an event subscriber from its creation on)."""
+        if self._archive is None:
+            from agent_magic.ledger.conversations import ConversationArchive
+
+            self._archive = ConversationArchive(
+                lambda: self.ledger.store, notebook=self.ledger.notebook, user=self.ledger.user
+            )
+            self.subscribers.append(self._archive)
+        return self._archive
+
+    @property
+    def undo_journal(self) -> UndoJournal:
+        """The checkpoints `%agent undo` takes turns back with (an event subscriber from its creation on)."""
+        if self._undo_journal is None:
+            from agent_magic.undo.journal import UndoJournal
+
+            self._undo_journal = UndoJournal(depth=lambda: self.config.undo_turns)
+            self.subscribers.append(self._undo_journal)
+        return self._undo_journal
+
+    @property
+    def instructions(self) -> ProjectInstructions:
+        """The reader of the workspace's instructions files (AGENTS.md)."""
+        if self._instructions is None:
+            from agent_magic.conversation.instructions import ProjectInstructions
+
+            self._instructions = ProjectInstructions()
+        return self._instructions
+
+    def _open_conversation(
+        self,
+        name: str,
+        session_id: str | None,
+        history: History | None,
+        origin: SessionOrigin,
+        forked_from: str | None,
+    ) -> Conversation:
+        """A conversation ready for turns: its session (continuing `history` if given) and approval gate."""
         from agent_magic.policy.approval import ApprovalGate
         from agent_magic.policy.budget import BudgetGuard
         from agent_magic.session import Session
 
+        self.archive, self.undo_journal  # noqa: B018  (both subscribe before the conversation's first event)
         tools = self.tool_registry()
-        workspace = self.config.workspace_path
-        self._gate = ApprovalGate(rules=self.permission_rules, tools=tools, workspace=workspace)
+        gate = ApprovalGate(rules=self.permission_rules, tools=tools, workspace=self.config.workspace_path)
         guard = BudgetGuard(self.limits, self.is_priced, self.ledger.spend.check)
-        self._session = Session(
-            client_for=self.client_for, tools=tools, context=self._tool_context(), guards=[guard], pricing=self.cost
+        session = Session(
+            client_for=self.client_for,
+            tools=tools,
+            context=self._tool_context(gate),
+            guards=[guard],
+            pricing=self.cost,
+            session_id=session_id,
+            history=history,
+            compactor=self.compactor,
         )
-        return self._session
+        copied = history if origin is SessionOrigin.FORKED and history is not None else None
+        opened = SessionOpened(
+            session_id=session.session_id,
+            turn_id="",
+            name=name,
+            origin=origin,
+            forked_from=forked_from,
+            messages=copied.messages if copied else (),
+            turn_ids=copied.turn_ids if copied else (),
+        )
+        self.publish([opened, *session.repair()])
+        return Conversation(name, session, gate)
 
-    def _tool_context(self) -> ToolContext:
-        """What the current session's tools may use, from the current settings."""
+    def _tool_context(self, gate: ApprovalGate) -> ToolContext:
+        """What a session's tools may use, from the current settings."""
         from agent_magic.tools.context import ToolContext
 
-        assert self._gate is not None
         cfg = self.config
         return from_config(
             ToolContext,
             cfg,
-            workspace=self._gate.workspace,
+            workspace=gate.workspace,
             namespace=self.namespace,
-            denies_reading=self._gate.denies_reading,
+            denies_reading=gate.denies_reading,
             env_passthrough=tuple(cfg.shell_env_passthrough),
             private_paths=(Path(cfg.home),),  # the agent home and its ledger, hidden from commands
             shell_limits=dict(cfg.shell_limits),
+            snapshots=self._file_snapshots(),
         )
+
+    def _file_snapshots(self) -> FileSnapshots | None:
+        """Where file tools keep copies for undo (in the agent home); None when undo is off."""
+        if self.config.undo_turns == 0:
+            return None
+        from agent_magic.ledger.store import resolve_home
+        from agent_magic.undo.files import FileSnapshots
+
+        return FileSnapshots(resolve_home(self.config.home), max_file_bytes=self.config.undo_max_file_bytes)
+
+    @property
+    def compactor(self) -> Compactor:
+        """The compaction strategy every session uses, with the context windows known and learned."""
+        if self._compactor is None:
+            from agent_magic.conversation.compaction import CompactionPolicy, Compactor
+            from agent_magic.llm.context_windows import ContextWindows
+
+            policy = from_config(CompactionPolicy, self.config)
+            self._compactor = Compactor(ContextWindows(self.config.context_windows), policy)
+        return self._compactor
+
+    def project_instructions(self) -> Instructions:
+        """The workspace's instructions files (AgentMagic.instructions_files) as the system prompt gets them."""
+        cfg = self.config
+        return self.instructions.load(cfg.workspace_path, cfg.instructions_files, max_chars=cfg.instructions_max_chars)
 
     def stop_turn(self) -> bool:
         """Stop the running turn (JupyterLab's "Stop agent turn"): cancel the task of the `%%agent` cell.
@@ -230,6 +345,7 @@ class AgentRuntime:
         warm_up()  # the price catalogue loads in the background while the turn starts (issue 14)
         self.telemetry.prepare_turn()  # telemetry (issue 15): one line, before the turn, if it cannot run
         cell = {"model": model or self.config.model, "max_cost": max_cost}
+        cell["instructions"] = self.project_instructions().text
         if max_steps is not None:
             cell["max_steps"] = max_steps
         return from_config(TurnSettings, self.config, **cell)
@@ -308,9 +424,20 @@ class AgentRuntime:
         endpoint = self.endpoint_for(model)
         client = self._clients.get(endpoint)
         if client is None:
-            from agent_magic.llm.client import ModelClient
+            client = self._clients[endpoint] = self._new_client(endpoint, limited=True)
+        return client
 
-            client = ModelClient(endpoint, retry=self.retry_policy(), limiter=self.rate_limiter)
-            client.breaker = self.breakers.for_endpoint(client.base_url)
-            self._clients[endpoint] = client
+    def fresh_client(self, model: str) -> ModelClient:
+        """A client for `model` with no pooled connections, for a call made on a private event loop (a line
+        magic such as `%agent compact`), where the kernel's pooled client must not go."""
+        return self._new_client(self.endpoint_for(model), limited=False)
+
+    def _new_client(self, endpoint: EndpointSettings, *, limited: bool) -> ModelClient:
+        """A client behind the endpoint's breaker (and the kernel's rate limiter when `limited`: it waits on
+        the kernel's event loop)."""
+        from agent_magic.llm.client import ModelClient
+
+        limiter = self.rate_limiter if limited else None
+        client = ModelClient(endpoint, retry=self.retry_policy(), limiter=limiter)
+        client.breaker = self.breakers.for_endpoint(client.base_url)
         return client

@@ -4,13 +4,15 @@
 HTTP libraries: the model arrives as a `ModelClient`, approval as an injected `Approver`, and everything
 the user sees is rendered by subscribers to the events. Whatever ends a turn (completion, a failure, a
 limit, a cancellation) leaves the transcript valid for the next turn: every assistant tool call gets a
-tool result.
+tool result. The session also keeps its transcript inside the model's context window: a `Compactor`
+shortens it before a request would not fit, or once after a server refused one as too long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import secrets
 import time
@@ -19,14 +21,25 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_magic.contracts import Approver, Pricing, Totals, TurnContext, TurnGuard, TurnSettings
-from agent_magic.errors import AgentUsageError, LimitReached, ModelCallError, TurnStopped
+from agent_magic.contracts import Approver, History, Pricing, TurnContext, TurnGuard, TurnSettings
+from agent_magic.conversation.compaction import (
+    Compacted,
+    CompactionRequest,
+    Compactor,
+    SummaryCall,
+    SummaryCallStarting,
+)
+from agent_magic.conversation.tokens import TokenGauge
+from agent_magic.errors import AgentUsageError, ContextWindowExceeded, LimitReached, ModelCallError, TurnStopped
 from agent_magic.events import (
     ApprovalDecided,
     ApprovalRequested,
     AssistantMessage,
+    ChangesRecorded,
+    CompactionTrigger,
     Decision,
     Event,
+    FileChange,
     MessageAdded,
     MessageOrigin,
     ModelCallStarted,
@@ -37,6 +50,8 @@ from agent_magic.events import (
     ToolCall,
     ToolCallStarted,
     ToolFinished,
+    TranscriptCompacted,
+    TranscriptRewound,
     TurnEnded,
     TurnStarted,
     TurnState,
@@ -72,7 +87,9 @@ class Session:
 
     Per turn it is given the settings and the approver; it resolves the model once per turn with
     `client_for(model)` and prices each call with `pricing`. Everything it does is told through events,
-    including every message it adds to the transcript (`MessageAdded`).
+    including every message it adds to the transcript (`MessageAdded`) and every rewrite of it
+    (`TranscriptCompacted`, `TranscriptRewound`). `history` continues a conversation (resumed, forked);
+    `compactor` keeps it inside the model's context window (None: never compacted).
 
     Example:
         >>> session = Session(client_for=lambda model: ModelClient(...), tools=registry, context=ctx)
@@ -89,16 +106,23 @@ class Session:
         guards: list[TurnGuard] | None = None,
         pricing: Pricing | None = None,
         session_id: str | None = None,
+        history: History | None = None,
+        compactor: Compactor | None = None,
     ) -> None:
+        history = history or History()
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.client_for = client_for
         self.tools = tools
         self.context = context
         self.guards: list[TurnGuard] = list(guards or [])
         self.pricing = pricing
-        self.messages: list[dict[str, Any]] = []
+        self.compactor = compactor
+        self.messages: list[dict[str, Any]] = list(history.messages)
+        # The turn each message belongs to ("" for none): compaction keeps turns whole, undo removes one.
+        self.message_turns: list[str] = [*history.turn_ids, *[""] * (len(self.messages) - len(history.turn_ids))]
         self.turns: list[TurnRecord] = []
-        self.used = Totals()  # what the whole conversation has used (budgets read it through TurnContext)
+        self.used = history.used  # what the whole conversation has used (budgets read it through TurnContext)
+        self.gauge = TokenGauge()
         self._state = TurnState.COMPLETED
 
     # -- the turn -------------------------------------------------------------------------------------
@@ -162,24 +186,38 @@ class Session:
                 for guard in self.guards:
                     guard.before_model_call(turn)
                 yield transition(TurnState.MODEL_STREAMING)
-                yield ModelCallStarted(**ids, step=turn.step, model=settings.model)
                 response: ModelResponse | None = None
-                partial.clear()
-                in_flight = self._request_messages(settings)
-                async for item in model.stream(in_flight, self.tools.openai_schemas()):
-                    if isinstance(item, TextPiece):
-                        partial.append(item.text)
-                        yield TextDelta(**ids, text=item.text)
-                    elif isinstance(item, RetryScheduled):
-                        partial.clear()  # a retry starts the answer again: never splice two answers
-                        yield self._retry_event(ids, item)
-                    else:
-                        response = item
+                schemas = self.tools.openai_schemas()
+                fixed_chars = self._fixed_chars(settings, schemas)
+                refused = False
+                while response is None:
+                    async for event in self._compact_if_needed(ids, turn, model, fixed_chars):
+                        yield event
+                    yield ModelCallStarted(**ids, step=turn.step, model=settings.model)
+                    partial.clear()
+                    in_flight = self._request_messages(settings)
+                    try:
+                        async for item in model.stream(in_flight, schemas):
+                            if isinstance(item, TextPiece):
+                                partial.append(item.text)
+                                yield TextDelta(**ids, text=item.text)
+                            elif isinstance(item, RetryScheduled):
+                                partial.clear()  # a retry starts the answer again: never splice two answers
+                                yield self._retry_event(ids, item)
+                            else:
+                                response = item
+                    except ContextWindowExceeded as exc:
+                        if refused or self.compactor is None:
+                            raise
+                        refused, in_flight = True, None  # compact, then send it once more
+                        async for event in self._after_refusal(ids, turn, model, fixed_chars, exc):
+                            yield event
                 assert response is not None  # the client always ends with a response or raises
                 partial.clear()
                 yield self._count(turn, self._usage_event(ids, settings.model, response, in_flight))
                 in_flight = None
                 yield self._append(ids, self._assistant_message(response), MessageOrigin.ANSWER)
+                self._observe(response, fixed_chars)
                 yield AssistantMessage(
                     **ids, text=response.text, tool_calls=response.tool_calls, finish_reason=response.finish_reason
                 )
@@ -215,6 +253,145 @@ class Session:
         record.error, record.message = error, message
         yield transition(final)
         yield TurnEnded(**ids, state=final, message=message, error=error)
+
+    # -- the context window ---------------------------------------------------------------------------
+
+    async def compact(self, settings: TurnSettings, *, model: ChatModel | None = None) -> AsyncIterator[Event]:
+        """Compact the transcript now (`%agent compact`): summarise all but the latest turns and shorten old
+        tool results. Yields the summary calls' events and `TranscriptCompacted` (or a notice that there was
+        nothing to compact); the events carry an empty turn id. `model` writes the summaries (default: the
+        session's model for `settings.model`)."""
+        if self.compactor is None:
+            return
+        turn = TurnContext(session_id=self.session_id, turn_id="", settings=settings, session_used=self.used)
+        ids = {"session_id": self.session_id, "turn_id": ""}
+        fixed_chars = self._fixed_chars(settings, self.tools.openai_schemas())
+        estimate = self.gauge.estimate(self.messages, fixed_chars)
+        model = model or self.client_for(settings.model)
+        async for event in self._compact(ids, turn, model, fixed_chars, estimate, CompactionTrigger.ON_DEMAND):
+            yield event
+
+    def rewind(self, turn_id: str) -> TranscriptRewound | None:
+        """Take turn `turn_id` (the latest) out of the transcript the model sees, from its first message on
+        (`%agent undo`); None when none of its messages is left (a compaction summarised it)."""
+        self.turns = [record for record in self.turns if record.turn_id != turn_id]
+        if turn_id not in self.message_turns:
+            return None
+        position = self.message_turns.index(turn_id)
+        removed = len(self.messages) - position
+        del self.messages[position:], self.message_turns[position:]
+        self.gauge.forget()
+        return TranscriptRewound(
+            session_id=self.session_id, turn_id="", removed_turn=turn_id, position=position, removed_messages=removed
+        )
+
+    def repair(self) -> list[MessageAdded]:
+        """Answer the tool calls a continued transcript left without results (its kernel stopped mid-turn),
+        so the next request is valid; returns the messages added, in the unfinished turn."""
+        ids = {"session_id": self.session_id, "turn_id": self.message_turns[-1] if self.message_turns else ""}
+        return self._repair_transcript(
+            ids, "", interrupted=False, reason="not run: the kernel stopped before this call finished"
+        )
+
+    @classmethod
+    def _fixed_chars(cls, settings: TurnSettings, schemas: list[dict[str, Any]]) -> int:
+        """The characters a request carries besides the transcript: the system prompt and the tool schemas."""
+        return len(cls._system_prompt(settings)) + len(json.dumps(schemas))
+
+    def _observe(self, response: ModelResponse, fixed_chars: int) -> None:
+        """Anchor the next size estimate on the server's count of this call (after its answer joined)."""
+        if response.usage is None:
+            self.gauge.forget()
+        else:
+            self.gauge.observe(
+                prompt_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                transcript_length=len(self.messages),
+                fixed_chars=fixed_chars,
+            )
+
+    async def _compact_if_needed(
+        self, ids: dict[str, str], turn: TurnContext, model: ChatModel, fixed_chars: int
+    ) -> AsyncIterator[Event]:
+        """Compact before a request that would fill more than the threshold of the model's known window."""
+        if self.compactor is None:
+            return
+        estimate = self.gauge.estimate(self.messages, fixed_chars)
+        if self.compactor.should_compact(turn.settings.model, estimate):
+            async for event in self._compact(ids, turn, model, fixed_chars, estimate, CompactionTrigger.PROACTIVE):
+                yield event
+
+    async def _after_refusal(
+        self, ids: dict[str, str], turn: TurnContext, model: ChatModel, fixed_chars: int, exc: ContextWindowExceeded
+    ) -> AsyncIterator[Event]:
+        """A server refused the request as too long: count the call, learn the window it named, compact."""
+        assert self.compactor is not None
+        if any(attempt.sent for attempt in exc.attempts):
+            yield self._count(turn, self._failed_call_usage(ids, turn.settings.model, exc))
+        if exc.window:
+            self.compactor.learn(turn.settings.model, exc.window)
+        window = f" ({exc.window:,} tokens)" if exc.window else ""
+        yield Notice(
+            **ids,
+            message=f"⚠ the server refused the request as longer than the model's context window{window}; "
+            "compacting the conversation and sending it once more",
+        )
+        estimate = exc.prompt_tokens or self.gauge.estimate(self.messages, fixed_chars)
+        async for event in self._compact(ids, turn, model, fixed_chars, estimate, CompactionTrigger.REFUSED):
+            yield event
+
+    async def _compact(
+        self,
+        ids: dict[str, str],
+        turn: TurnContext,
+        model: ChatModel,
+        fixed_chars: int,
+        estimate: int,
+        trigger: CompactionTrigger,
+    ) -> AsyncIterator[Event]:
+        """Run the compactor: its summary requests are model calls like any other (guarded, counted)."""
+        assert self.compactor is not None
+        request = CompactionRequest(
+            model=model,
+            messages=self.messages,
+            turn_ids=self.message_turns,
+            fixed_chars=fixed_chars,
+            tokens_before=estimate,
+            window=self.compactor.window_for(turn.settings.model),
+            running_turn=turn.turn_id or None,
+            trigger=trigger,
+        )
+        async for item in self.compactor.compact(request):
+            if isinstance(item, SummaryCallStarting):
+                for guard in self.guards:
+                    guard.before_model_call(turn)
+                yield ModelCallStarted(**ids, step=turn.step, model=turn.settings.model)
+            elif isinstance(item, SummaryCall):
+                yield self._count(turn, self._usage_event(ids, turn.settings.model, item.response, item.request))
+            elif isinstance(item, Compacted):
+                for event in self._replace_transcript(ids, item, trigger):
+                    yield event
+            else:
+                yield self._retry_event(ids, item)
+
+    def _replace_transcript(self, ids: dict[str, str], compacted: Compacted, trigger: CompactionTrigger) -> list[Event]:
+        """Adopt a compacted transcript and say so (subscribers rebuild their copy from the event)."""
+        if not compacted.changed:
+            return [Notice(**ids, message=compacted.notice(trigger))] if trigger is CompactionTrigger.ON_DEMAND else []
+        self.messages[:] = compacted.messages
+        self.message_turns[:] = compacted.turn_ids
+        self.gauge.forget()
+        compaction = TranscriptCompacted(
+            **ids,
+            messages=tuple(compacted.messages),
+            turn_ids=tuple(compacted.turn_ids),
+            tokens_before=compacted.tokens_before,
+            tokens_after=compacted.tokens_after,
+            summarised_turns=compacted.summarised_turns,
+            shortened_results=compacted.shortened_results,
+            trigger=trigger,
+        )
+        return [compaction, Notice(**ids, message=compacted.notice(trigger))]
 
     # -- tools ----------------------------------------------------------------------------------------
 
@@ -342,11 +519,18 @@ class Session:
     def _append(self, ids: dict[str, str], message: dict[str, Any], origin: MessageOrigin) -> MessageAdded:
         """Add `message` to the transcript and say so: the one way messages join it."""
         self.messages.append(message)
+        self.message_turns.append(ids["turn_id"])
         return MessageAdded(**ids, message=message, position=len(self.messages) - 1, origin=origin)
 
+    @staticmethod
+    def _system_prompt(settings: TurnSettings) -> str:
+        """The built-in prompt, the project's instructions (AGENTS.md), then the rule about tool output."""
+        return "\n\n".join(
+            part for part in (settings.system_prompt, settings.instructions, UNTRUSTED_DATA_RULE) if part
+        )
+
     def _request_messages(self, settings: TurnSettings) -> list[dict[str, Any]]:
-        system = f"{settings.system_prompt}\n\n{UNTRUSTED_DATA_RULE}"
-        return [{"role": "system", "content": system}, *self.messages]
+        return [{"role": "system", "content": self._system_prompt(settings)}, *self.messages]
 
     @staticmethod
     def _assistant_message(response: ModelResponse) -> dict[str, Any]:
@@ -467,19 +651,31 @@ class Session:
 
     def _record_result(
         self, ids: dict[str, str], call: ToolCall, result: ToolResult, seconds: float, settings: TurnSettings
-    ) -> tuple[MessageAdded, ToolFinished]:
-        """Append the tool message to the transcript as soon as its result exists, and describe it."""
+    ) -> list[Event]:
+        """Append the tool message to the transcript as soon as its result exists, and describe it: what the
+        call changed (for undo, with a notice for a file no copy was kept of), then the result."""
         outcome = present(call, result, max_chars=settings.max_tool_output_chars)
         added = self._append(
             ids, {"role": "tool", "tool_call_id": call.call_id, "content": outcome.content}, MessageOrigin.TOOL_RESULT
         )
-        return added, ToolFinished(
-            **ids,
-            call=call,
-            ok=result.ok,
-            content=outcome.content,
-            error_code=result.error_code,
-            duration_s=seconds,
-            truncated=outcome.truncated,
-            data=result.data,
-        )
+        events: list[Event] = [added]
+        if result.changes:
+            events.append(ChangesRecorded(**ids, call=call, changes=result.changes))
+            events += [
+                Notice(**ids, message=f"↩ undo will not restore `{change.path}`: {change.refusal}")
+                for change in result.changes
+                if isinstance(change, FileChange) and change.existed and change.refusal
+            ]
+        return [
+            *events,
+            ToolFinished(
+                **ids,
+                call=call,
+                ok=result.ok,
+                content=outcome.content,
+                error_code=result.error_code,
+                duration_s=seconds,
+                truncated=outcome.truncated,
+                data=result.data,
+            ),
+        ]

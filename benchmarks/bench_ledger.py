@@ -102,7 +102,7 @@ def median_of(fn, repeat: int = 3) -> float:
 def read_rows(rows: int) -> list[tuple[str, float, float, str]]:
     import pandas as pd
 
-    from agent_magic.ledger.views import usage
+    from agent_magic import usage
 
     home = ledger_with(rows)
     user = current_user()

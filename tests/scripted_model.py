@@ -38,6 +38,7 @@ class ScriptedModel:
 
     replies: deque[Reply | Callable[[Request], Reply]] = field(default_factory=deque)
     requests: list[Request] = field(default_factory=list)
+    otherwise: Callable[[Request], Reply] | None = None  # answers when no reply is queued
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def add_text(self, text: str, *, usage: tuple[int, int] | None = (10, 5), pieces: list[str] | None = None) -> None:
@@ -60,9 +61,9 @@ class ScriptedModel:
         """Take the next reply: stream its text, then the response (or raise its error)."""
         request = ([dict(m) for m in messages], tools)
         self.requests.append(request)
-        if not self.replies:
+        if not self.replies and self.otherwise is None:
             raise AssertionError("the scripted model was called more often than replies were queued")
-        reply = self.replies.popleft()
+        reply = self.replies.popleft() if self.replies else self.otherwise
         if callable(reply):
             reply = reply(request)
         if reply.error is not None:

@@ -139,10 +139,13 @@ def test_jsonl_log_has_every_event_with_ids_and_masked_secrets(shared_kernel, sc
 
     written = [json.loads(line) for line in (tmp_path / ".agent" / "logs" / "agent.jsonl").read_text().splitlines()]
     lines = [line for line in written if "event" in line]
-    events = [line["event"] for line in lines]
+    # Events of the conversation rather than of a turn (the session opening) carry no turn id.
+    assert [line["event"] for line in lines if not line["turn_id"]] == ["SessionOpened"]
+    turn = [line for line in lines if line["turn_id"]]
+    events = [line["event"] for line in turn]
     assert events[:2] == ["StateChanged", "TurnStarted"] and events[-1] == "TurnEnded"
     assert "Usage" in events and "AssistantMessage" in events
-    assert all(line["session_id"] and line["turn_id"] and line["trace_id"] for line in lines)
+    assert all(line["session_id"] and line["trace_id"] for line in turn)
     assert "sk-test-not-a-real-key" not in json.dumps(written)
     # Warnings go to the same file, with the logger that raised them (here: the model has no price).
     (warning,) = [line for line in written if "event" not in line]

@@ -135,7 +135,7 @@ def test_the_user_comes_from_jupyterhub_when_it_runs_the_kernel(monkeypatch, sto
 
 
 def test_views_show_the_current_users_rows_unless_all_users(tmp_path, monkeypatch):
-    from agent_magic.ledger.views import tool_calls, transcript, usage
+    from agent_magic import tool_calls, transcript, usage
 
     home = tmp_path / "shared"
     store = LedgerStore(home)

@@ -148,6 +148,8 @@ def test_two_kernels_racing_cannot_pass_the_users_day_budget_together(
         for kernel in kernels:
             kernel.execute('%config AgentMagic.day_budget = {"steps": 7}')
         runs = run_at_once(kernels, "%%agent --max-steps 30\nkeep listing")
+        for kernel in kernels:  # a read waits for the kernel's queued writes (close() kills the kernel)
+            kernel.execute("import agent_magic\nagent_magic.session_totals()")
     finally:
         for kernel in kernels:
             kernel.close()
@@ -252,8 +254,8 @@ def test_a_batch_sent_again_after_its_commit_was_lost_is_written_once(tmp_path, 
 
 
 def test_views_and_totals_read_alike_from_postgres_and_sqlite(tmp_path, ledger_url, monkeypatch):
+    from agent_magic import tool_calls, transcript, usage
     from agent_magic.ledger.totals import read_session_totals
-    from agent_magic.ledger.views import tool_calls, transcript, usage
 
     local, shared = LedgerStore(tmp_path / "local"), LedgerStore(tmp_path / "shared", url=ledger_url)
     for store in (local, shared):
@@ -276,7 +278,7 @@ def test_views_and_totals_read_alike_from_postgres_and_sqlite(tmp_path, ledger_u
 
 
 def test_each_user_sees_their_own_rows_and_an_admin_sees_everyones(tmp_path, ledger_url, monkeypatch):
-    from agent_magic.ledger.views import usage
+    from agent_magic import usage
 
     store = LedgerStore(tmp_path / "home", url=ledger_url)
     record(store, "t-alice", user="alice", tokens=1)

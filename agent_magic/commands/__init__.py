@@ -6,9 +6,16 @@ A feature adds its subcommands in its own module and lists them here.
 
 from __future__ import annotations
 
-from agent_magic.commands import conversation, mcp, settings, usage
+from agent_magic.commands import conversation, mcp, sessions, settings, undo, usage
 from agent_magic.commands.table import CommandContext, Subcommand
 
-SUBCOMMANDS: tuple[Subcommand, ...] = (*conversation.COMMANDS, *settings.COMMANDS, *usage.COMMANDS, *mcp.COMMANDS)
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    *conversation.COMMANDS,
+    *sessions.COMMANDS,
+    *undo.COMMANDS,
+    *settings.COMMANDS,
+    *usage.COMMANDS,
+    *mcp.COMMANDS,
+)
 
 __all__ = ["SUBCOMMANDS", "CommandContext", "Subcommand"]

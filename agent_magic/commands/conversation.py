@@ -11,9 +11,10 @@ MAX_SHOWN_TOOL_RESULT = 300
 
 
 def reset(ctx: CommandContext, args: argparse.Namespace) -> None:
-    """Start a new conversation; with `--mcp`, also stop the MCP servers (the next turn starts them)."""
-    session = ctx.runtime.new_session()
-    print(f"New conversation (session {session.session_id}).")
+    """Start a new conversation under the current session's name (the old one stays in the ledger); with
+    `--mcp`, also stop the MCP servers (the next turn starts them)."""
+    switch = ctx.runtime.conversations.fresh()
+    print(f"New conversation: {switch.describe()}.")
     if args.mcp:
         stopped = ctx.runtime.mcp.stop_all()
         print(f"Stopped {stopped} MCP server{'' if stopped == 1 else 's'}; they start again with the next turn.")
@@ -21,10 +22,12 @@ def reset(ctx: CommandContext, args: argparse.Namespace) -> None:
 
 def history(ctx: CommandContext, _args: argparse.Namespace) -> None:
     """Print the current conversation as the model sees it."""
-    messages = ctx.runtime.session.messages
+    current = ctx.runtime.conversations.current
+    messages = current.session.messages
     if not messages:
-        print("The conversation is empty.")
+        print(f"The conversation is empty. (session {current.name!r})")
         return
+    print(f"Session {current.name!r} ({current.session.session_id}), {len(messages)} messages:")
     for message in messages:
         role = message["role"]
         content = message.get("content") or ""

@@ -9,10 +9,13 @@ from agent_magic.policy.secrets import mask_secrets
 
 
 def show_config(ctx: CommandContext, _args: argparse.Namespace) -> None:
-    """Print every setting with its effective value, and where the model's price comes from; secrets
-    (the API key, credentials in URLs, wherever a setting or a price note repeats them) masked."""
+    """Print every setting with its effective value, where the model's price comes from and which
+    instructions files were loaded; secrets (the API key, credentials in URLs, wherever a setting or a price
+    note repeats them) masked."""
     lines = [f"{name:<22} {value}" for name, value in ctx.runtime.config.effective_settings().items()]
     lines.append(f"{'price of model':<22} {ctx.runtime.prices().source_for(ctx.runtime.config.model)}")
+    files = ctx.runtime.project_instructions().files
+    lines.append(f"{'instructions (loaded)':<22} " + ("; ".join(f.describe() for f in files) or "none configured"))
     print(mask_secrets("\n".join(lines)))
 
 

@@ -9,10 +9,14 @@ from agent_magic.commands.table import Argument, CommandContext, Subcommand
 
 def show_usage(ctx: CommandContext, args: argparse.Namespace) -> None:
     """Print this notebook's usage report; `--plot` also draws cost over time and by tool."""
+    from agent_magic.ledger.views import LedgerContext, tool_calls, usage
     from agent_magic.ui.usage_report import show_usage as report
 
     runtime = ctx.runtime
+    ledger = LedgerContext(runtime.ledger.store, runtime.ledger.notebook, runtime.ledger.user)
     report(
+        usage(ledger),
+        tool_calls(ledger),
         notebook=runtime.ledger.notebook,
         ledger_path=runtime.ledger.store.location,
         prices_as_of=runtime.prices().as_of,

@@ -78,12 +78,12 @@ class EventLog:
 
     def handle(self, event: Event) -> None:
         """Log one event (never raises). Events before the turn's `TurnStarted` (its first state change)
-        wait for it, so that every line carries the trace id."""
+        wait for it, so that every line carries the trace id; events of no turn (empty turn id) go at once."""
         if isinstance(event, TextDelta) and not self.logger.isEnabledFor(logging.DEBUG):
             return  # one per streamed token: skip the bookkeeping when nobody logs them
         if isinstance(event, TurnStarted):
             self._trace_ids[event.turn_id] = event.trace_id
-        elif event.turn_id not in self._trace_ids and not isinstance(event, TurnEnded):
+        elif event.turn_id and event.turn_id not in self._trace_ids and not isinstance(event, TurnEnded):
             self._waiting.append(event)
             return
         for waiting in self._waiting:

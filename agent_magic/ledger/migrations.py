@@ -177,3 +177,31 @@ def m005_write_batches(db: LedgerConnection) -> None:
     so every row arrives exactly once."""
     db.execute("CREATE TABLE write_batches (batch_id TEXT PRIMARY KEY, written_at REAL NOT NULL)")
     db.execute("CREATE INDEX write_batches_written_at ON write_batches (written_at)")
+
+
+@migration(6)
+def m006_named_conversations(db: LedgerConnection) -> None:
+    """Conversations that outlive the kernel: each one's name and its transcript as the model sees it now
+    (after compaction and undo), and the compactions and undos that shaped it. A conversation belongs to
+    a user and a notebook: on a shared ledger, people whose notebooks have the same path (JupyterHub's
+    /home/jovyan) never resume or list each other's conversations."""
+    _run_statements(
+        db,
+        """
+        CREATE TABLE conversations (
+            session_id TEXT PRIMARY KEY, user_name TEXT NOT NULL, notebook TEXT NOT NULL, name TEXT NOT NULL,
+            created_at REAL NOT NULL, last_used_at REAL NOT NULL, forked_from TEXT, epoch INTEGER NOT NULL
+        );
+        CREATE INDEX conversations_name ON conversations (user_name, notebook, name);
+        CREATE TABLE conversation_messages (
+            session_id TEXT NOT NULL, epoch INTEGER NOT NULL, position INTEGER NOT NULL, turn_id TEXT NOT NULL,
+            message TEXT NOT NULL,
+            PRIMARY KEY (session_id, epoch, position)
+        );
+        CREATE TABLE conversation_events (
+            event_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
+            turn_id TEXT, tokens_before INTEGER, tokens_after INTEGER, detail TEXT
+        );
+        CREATE INDEX conversation_events_session ON conversation_events (session_id);
+        """,
+    )

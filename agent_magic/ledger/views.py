@@ -1,6 +1,7 @@
-"""The ledger as pandas DataFrames: `usage()`, `tool_calls()`, `transcript()` (exported by `agent_magic`).
+"""The ledger as pandas DataFrames: `usage()`, `tool_calls()`, `transcript()` of a `LedgerContext` (the
+public `agent_magic.usage()`… in `kernel.py` pass the running kernel's).
 
-By default each shows the current user's records of the current notebook (see `identity`); `session=`
+By default each shows the context's user's records of its notebook (see `identity`); `session=`
 picks sessions, `since=` a start time, `all_sessions=True` every notebook, `all_users=True` every
 user (an admin's view of a shared ledger). Filters run in SQL and the rows are read columnar
 (`columnar.read_frame`). Times are timezone-aware (UTC). pandas is imported here, on first use, never
@@ -11,13 +12,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
-from agent_magic.kernel import ledger_context
 from agent_magic.ledger.columnar import read_frame
 from agent_magic.ledger.jsonlog import attach_cell_notices
+
+if TYPE_CHECKING:
+    from agent_magic.ledger.store import LedgerStore
+
+
+class LedgerContext(NamedTuple):
+    """What the views read: a ledger, and the notebook and user whose records are shown by default."""
+
+    store: LedgerStore
+    notebook: str
+    user: str
+
 
 # Each view's columns, in order, with their kinds (see `columnar.Schema`) and the SQL that reads them.
 USAGE = {
@@ -122,6 +134,7 @@ def _scope_sql(
 
 
 def _view(
+    context: LedgerContext,
     table: str,
     columns: dict[str, tuple[str, str]],
     *,
@@ -129,9 +142,7 @@ def _view(
     since: Any,
     all_sessions: bool,
     all_users: bool,
-    home: str | None,
 ) -> pd.DataFrame:
-    context = ledger_context(home)
     where, params = _scope_sql(context.notebook, context.user, session, since, all_sessions, all_users)
     select = ", ".join(f"{source} AS {name}" for name, (source, _kind) in columns.items())
     schema = {name: kind for name, (_source, kind) in columns.items()}
@@ -142,12 +153,12 @@ def _view(
 
 
 def usage(
+    context: LedgerContext,
     session: str | Iterable[str] | None = None,
     since: Any = None,
     all_sessions: bool = False,
     *,
     all_users: bool = False,
-    home: str | None = None,
 ) -> pd.DataFrame:
     """One row per model call: time, session, turn, model, tokens (input, cached, output, reasoning),
     cost_usd (NaN when the model has no price), latency_s, ttft_s, retries, status, estimated (the server
@@ -159,37 +170,37 @@ def usage(
         >>> agent_magic.usage(all_sessions=True, all_users=True)   # a team's shared ledger   # doctest: +SKIP
     """
     return _view(
-        "model_calls", USAGE, session=session, since=since, all_sessions=all_sessions, all_users=all_users, home=home
+        context, "model_calls", USAGE, session=session, since=since, all_sessions=all_sessions, all_users=all_users
     )
 
 
 def tool_calls(
+    context: LedgerContext,
     session: str | Iterable[str] | None = None,
     since: Any = None,
     all_sessions: bool = False,
     *,
     all_users: bool = False,
-    home: str | None = None,
 ) -> pd.DataFrame:
     """One row per tool call: time, session, turn, tool, server (the MCP server it went to; None for
     built-in and notebook tools), arguments (secrets masked), decision (auto: no approval needed;
     approved: a person said yes; rule / headless: a rule or the headless policy allowed it; denied /
     stopped), decided_by, ok, error_code, duration_s, result_chars, truncated, user, host."""
     return _view(
-        "tool_calls", TOOLS, session=session, since=since, all_sessions=all_sessions, all_users=all_users, home=home
+        context, "tool_calls", TOOLS, session=session, since=since, all_sessions=all_sessions, all_users=all_users
     )
 
 
 def transcript(
+    context: LedgerContext,
     session: str | Iterable[str] | None = None,
     since: Any = None,
     all_sessions: bool = False,
     *,
     all_users: bool = False,
-    home: str | None = None,
 ) -> pd.DataFrame:
     """The messages, in order: time, session, turn, position (within its session), role, content
     (secrets masked), tool_calls (JSON), tool_call_id, trace_id, user, host."""
     return _view(
-        "messages", TRANSCRIPT, session=session, since=since, all_sessions=all_sessions, all_users=all_users, home=home
+        context, "messages", TRANSCRIPT, session=session, since=since, all_sessions=all_sessions, all_users=all_users
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 from agent_magic.config import setting
 from agent_magic.errors import (
+    ContextWindowExceeded,
     MalformedStreamError,
     ModelCallError,
     ModelConnectionError,
@@ -30,6 +31,7 @@ from agent_magic.errors import (
     StreamStalledError,
 )
 from agent_magic.llm.breaker import CircuitBreaker
+from agent_magic.llm.context_errors import context_overflow
 from agent_magic.llm.model import ModelResponse, StreamItem, TextPiece
 from agent_magic.llm.rate_limit import TokenBucket
 from agent_magic.llm.response_guard import response_guard
@@ -105,6 +107,16 @@ def _translate(exc: Exception, *, base_url: str, model: str) -> ModelCallError:
             return ModelHTTPError(
                 f"unknown model {model!r} at {base_url}: check AgentMagic.model or --model ({detail[:120]})",
                 status=status,
+            )
+        overflow = context_overflow(status, detail, exc.body)
+        if overflow is not None:
+            window = f" ({overflow.window:,} tokens)" if overflow.window else ""
+            return ContextWindowExceeded(
+                f"{status} from {base_url}: the conversation is longer than {model}'s context window{window}; "
+                "start a fresh one (%agent reset or --new), compact it (%agent compact) or use a larger model",
+                status=status,
+                window=overflow.window,
+                prompt_tokens=overflow.prompt_tokens,
             )
         hints = {
             401: "check OPENAI_API_KEY (or %config AgentMagic.api_key)",

@@ -3,7 +3,8 @@
 It is **not** a language model and says so in every answer. It reads the prompt for plain requests
 ("list the files", "read data.csv", "which columns of df have missing values", "write hello to
 notes.txt", "delete notes.txt", "run `ls`"), asks for the matching tool calls (only tools the request
-offers), and turns tool results into a Markdown summary. It is served over the same loopback SSE server
+offers), and turns tool results into a Markdown summary. Asked to summarise a conversation (compaction),
+it lists what the user asked and which tools were called. It is served over the same loopback SSE server
 as the test double, so the whole stack (HTTP, streaming, tools, rendering) runs without a key.
 """
 
@@ -22,6 +23,7 @@ from agent_magic.llm.sse_server import (
     tool_call_chunks,
     usage_chunk,
 )
+from agent_magic.prompts import COMPACTION_PROMPT
 
 DEMO_LABEL = "*Demo model: scripted rules, not an LLM.*"
 _FILE = r"([\w./~-]+\.[A-Za-z0-9]{1,6})"
@@ -222,9 +224,28 @@ def _as_text(content: Any) -> str:
     return content or ""
 
 
+def _demo_summary(request_text: str) -> str:
+    """A compaction's summary, by rule: the summary so far, then each request and tool call of the part."""
+    earlier, _, part = request_text.partition("\nConversation to add:\n")
+    earlier = earlier.removeprefix("Summary so far:\n").strip()
+    lines = [line for line in earlier.splitlines() if line.strip()] if earlier != "(none yet)" else []
+    for line in part.splitlines():
+        if line.startswith("User: "):
+            lines.append(f"- The user asked: {line.removeprefix('User: ')[:120]}")
+        elif line.startswith("Assistant called "):
+            lines.append(f"- The assistant called {line.removeprefix('Assistant called ')[:120]}")
+    return "\n".join(lines[-40:]) or "- (nothing to summarise)"
+
+
 def demo_reply(request: dict[str, Any], *, chunk_delay: float = 0.0) -> StreamReply:
     """Decide the demo model's streamed reply to one Chat Completions request."""
     messages: list[dict[str, Any]] = request.get("messages", [])
+    if messages and _as_text(messages[0].get("content")).startswith(COMPACTION_PROMPT.splitlines()[0]):
+        text = _demo_summary(_as_text(messages[-1].get("content")))
+        chunks = text_chunks(text) + [
+            usage_chunk(_chars_to_tokens(len(json.dumps(messages))), _chars_to_tokens(len(text)))
+        ]
+        return StreamReply(chunks, chunk_delay=chunk_delay)
     offered = {t["function"]["name"] for t in request.get("tools") or [] if t.get("type") == "function"}
     prompt_chars = sum(len(_as_text(m.get("content"))) for m in messages)
     user_index = _last_user_index(messages)

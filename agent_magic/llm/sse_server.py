@@ -3,7 +3,10 @@
 It serves the offline demo model and is the test double of the suite: a *responder* decides each
 reply, and replies can inject faults (HTTP errors with Retry-After or echoing the request's headers, a
 slow first byte, a connection cut mid-stream, a stall mid-answer, an undecodable event, an endless
-stream, malformed tool-call JSON, and raw replies such as an HTML page or a gzip bomb). Streams are framed exactly as OpenAI frames them: HTTP/1.1
+stream, malformed tool-call JSON, and raw replies such as an HTML page or a gzip bomb). A
+`ScriptedResponder` can also enforce a context window, refusing a request that is too long the way
+OpenAI, vLLM, Ollama or LiteLLM do (`context_length_error`). Streams are framed exactly as OpenAI frames
+them: HTTP/1.1
 chunked transfer, `data: {chunk}` Server-Sent Events, a final `data: [DONE]`.
 
 Runs in a daemon thread with its own sockets, so it keeps answering while the kernel's event loop is
@@ -12,6 +15,7 @@ busy awaiting it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -48,13 +52,14 @@ class StreamReply:
 
 @dataclass
 class ErrorReply:
-    """An HTTP error answer with an OpenAI-style error body."""
+    """An HTTP error answer with an OpenAI-style error body (or `body`, sent as it is)."""
 
     status: int
     message: str = "error injected by the test server"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     echo_request_headers: bool = False  # like some proxies: the body repeats the headers sent (with the key)
+    body: dict[str, Any] | None = None
 
 
 @dataclass
@@ -70,6 +75,66 @@ class RawReply:
 
 Reply = StreamReply | ErrorReply | RawReply
 Responder = Callable[[dict[str, Any]], Reply]
+
+
+CONTEXT_ERROR_FLAVORS = ("openai", "vllm", "ollama", "litellm")
+
+
+def context_length_error(flavor: str, window: int, prompt_tokens: int, model: str = "model") -> ErrorReply:
+    """The refusal a server sends for a request longer than its context window, worded as `flavor` words
+    it: "openai", "vllm" (its older body, without an "error" wrapper), "ollama" (llama.cpp's error,
+    as Ollama's OpenAI-compatible endpoint returns it) or "litellm" (the proxy wrapping OpenAI's)."""
+    openai_text = (
+        f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+        f"{prompt_tokens} tokens. Please reduce the length of the messages."
+    )
+    bodies: dict[str, dict[str, Any]] = {
+        "openai": {
+            "error": {
+                "message": openai_text,
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        },
+        "vllm": {
+            "object": "error",
+            "message": f"This model's maximum context length is {window} tokens. However, you requested "
+            f"{prompt_tokens} tokens ({prompt_tokens} in the messages, 0 in the completion). Please reduce the "
+            "length of the messages or completion.",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
+        "ollama": {
+            "error": {
+                "message": f"request ({prompt_tokens} tokens) exceeds the available context size ({window} tokens), "
+                "try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": prompt_tokens,
+                "n_ctx": window,
+            }
+        },
+        "litellm": {
+            "error": {
+                "message": "litellm.ContextWindowExceededError: litellm.BadRequestError: ContextWindowExceededError: "
+                f"OpenAIException - {openai_text}\nReceived Model Group={model}\nAvailable Model Group Fallbacks=None",
+                "type": None,
+                "param": None,
+                "code": "400",
+            }
+        },
+    }
+    if flavor not in bodies:
+        raise ValueError(f"unknown flavor {flavor!r}; one of {', '.join(CONTEXT_ERROR_FLAVORS)}")
+    return ErrorReply(400, body=bodies[flavor])
+
+
+def count_prompt_tokens(request: dict[str, Any]) -> int:
+    """How many tokens this server counts in a request: its messages and tool schemas as JSON text, four
+    characters a token (a real tokenizer counts differently; the client learns the count from `usage`)."""
+    text = json.dumps(request.get("messages", [])) + json.dumps(request.get("tools") or [])
+    return max(1, len(text) // 4)
 
 
 def _words(text: str) -> list[str]:
@@ -131,16 +196,28 @@ def tool_call_chunks(calls: list[tuple[str, str]], *, text: str = "") -> list[di
 class ScriptedResponder:
     """Replies from a queue the test fills in, in order; records every request it saw.
 
+    With a `window`, it behaves like a server started with that context window: a request longer than
+    `window` tokens (`count_prompt_tokens`) is refused as `window_error` words it (see
+    `context_length_error`) and recorded in `refused`, without taking a reply from the queue; the usage
+    of every answer reports the prompt tokens it counted. `otherwise(request)` answers when the queue is
+    empty (a conversation of many turns).
+
     Example:
         >>> script = ScriptedResponder()
         >>> script.add_text("Hello!")
         >>> script.add_error(429, retry_after=1)
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, window: int | None = None, window_error: str = "openai", otherwise: Responder | None = None
+    ) -> None:
         self._queue: list[Reply] = []
         self._lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
+        self.window = window
+        self.window_error = window_error
+        self.otherwise = otherwise  # answers a request when the queue is empty
+        self.refused: list[int] = []  # the prompt tokens of each request refused as too long
 
     def add(self, reply: Reply) -> None:
         """Queue any reply."""
@@ -184,9 +261,32 @@ class ScriptedResponder:
     def __call__(self, request: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(request)
-            if not self._queue:
+            if self.window is not None:
+                tokens = count_prompt_tokens(request)
+                if tokens > self.window:
+                    self.refused.append(tokens)
+                    return context_length_error(self.window_error, self.window, tokens, request.get("model", "model"))
+            if self._queue:
+                reply = self._queue.pop(0)
+            elif self.otherwise is not None:
+                reply = self.otherwise(request)
+            else:
                 return ErrorReply(500, "the scripted test server has no reply queued for this request")
-            return self._queue.pop(0)
+        if self.window is not None and isinstance(reply, StreamReply):
+            reply = _with_prompt_tokens(reply, tokens)
+        return reply
+
+
+def _with_prompt_tokens(reply: StreamReply, prompt_tokens: int) -> StreamReply:
+    """`reply` with its usage chunk reporting `prompt_tokens` (the count a window-enforcing server made)."""
+    chunks = []
+    for chunk in reply.chunks:
+        usage = chunk.get("usage")
+        if usage:
+            chunk = {**chunk, "usage": {**usage, "prompt_tokens": prompt_tokens}}
+            chunk["usage"]["total_tokens"] = prompt_tokens + usage.get("completion_tokens", 0)
+        chunks.append(chunk)
+    return dataclasses.replace(reply, chunks=chunks)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -220,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.server.responder(request)
         if isinstance(reply, ErrorReply):
             time.sleep(reply.delay)
-            body = {"error": {"message": reply.message, "type": "injected", "code": reply.status}}
+            body = reply.body or {"error": {"message": reply.message, "type": "injected", "code": reply.status}}
             if reply.echo_request_headers:
                 body["error"]["request_headers"] = dict(self.headers.items())
                 body["error"]["message"] += f" (you sent Authorization: {self.headers.get('Authorization')})"

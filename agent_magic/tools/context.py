@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_magic.config import setting
+
+if TYPE_CHECKING:
+    from agent_magic.undo.files import FileSnapshots
 
 
 @dataclass
@@ -30,6 +33,9 @@ class ToolContext:
     # Whether a deny rule protects a workspace-relative path from the tools that read files (searches
     # skip such files); None: no rules.
     denies_reading: Callable[[str], bool] | None = None
+    # Where tools that change files keep copies for `%agent undo` (and whether run_python reports the
+    # bindings it changes); None: undo is off, nothing is kept.
+    snapshots: FileSnapshots | None = None
     # -- hardening (issue 16): list and dict settings cannot be dataclass defaults; the runtime passes them
     env_passthrough: tuple[str, ...] = ()
     private_paths: tuple[Path, ...] = ()

@@ -33,6 +33,7 @@ from agent_magic.policy.workspace import (
 )
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.result import ToolResult
+from agent_magic.undo.files import records_file_change
 
 MAX_LISTED_ENTRIES = 500
 MAX_LINE_CHARS = 2_000  # one very long line (minified JSON) must not fill a whole page
@@ -361,6 +362,7 @@ def search_files(
     )
 
 
+@records_file_change
 @_file_errors
 def write_file(ctx: ToolContext, path: str, content: str) -> ToolResult:
     """Create or overwrite a UTF-8 text file in the workspace; missing parent folders are created.
@@ -380,6 +382,7 @@ def write_file(ctx: ToolContext, path: str, content: str) -> ToolResult:
     )
 
 
+@records_file_change
 @_file_errors
 def edit_file(ctx: ToolContext, path: str, old_text: str, new_text: str) -> ToolResult:
     """Replace one exact, unique piece of text in a workspace file.
@@ -427,6 +430,7 @@ def edit_file(ctx: ToolContext, path: str, old_text: str, new_text: str) -> Tool
     )
 
 
+@records_file_change
 @_file_errors
 def delete_file(ctx: ToolContext, path: str) -> ToolResult:
     """Delete one file in the workspace (folders are never deleted).

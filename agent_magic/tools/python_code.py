@@ -34,6 +34,7 @@ from typing import Any, TextIO
 from agent_magic.tools.capture import HeadTailBuffer
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.result import ToolResult
+from agent_magic.undo.bindings import records_namespace_change
 
 INTERRUPT_GRACE_S = 2.0  # after KeyboardInterrupt was raised in the code's thread, how long to wait for it
 MAX_RESULT_REPR = 5_000
@@ -140,6 +141,7 @@ def _traceback_text(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, tb))
 
 
+@records_namespace_change
 async def run_python(ctx: ToolContext, code: str) -> ToolResult:
     """Execute Python code in the notebook's namespace; variables it defines stay for later cells.
 

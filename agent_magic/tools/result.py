@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -11,7 +11,9 @@ from typing import Any
 class ToolResult:
     """What a tool call produced: `ok` and `data`, or an `error_code` with a message.
 
-    `retryable` tells the model whether calling again (e.g. with other arguments) could help.
+    `retryable` tells the model whether calling again (e.g. with other arguments) could help. `changes`
+    says what the call changed (`events.FileChange`, `events.NamespaceChange`), so the session can report
+    it for undo; it is never shown to the model.
     """
 
     ok: bool
@@ -19,6 +21,7 @@ class ToolResult:
     error_code: str | None = None
     error_message: str | None = None
     retryable: bool = False
+    changes: tuple[Any, ...] = ()
 
     @classmethod
     def success(cls, data: Any) -> ToolResult:
@@ -31,5 +34,8 @@ class ToolResult:
         return cls(ok=False, error_code=error_code, error_message=message, retryable=retryable)
 
     def to_json(self) -> str:
-        """The result as JSON text, with non-JSON values shown by their repr."""
-        return json.dumps(asdict(self), ensure_ascii=False, default=repr)
+        """The result as JSON text, with non-JSON values shown by their repr (`changes` left out: they hold
+        the namespace's objects, which asdict would deep-copy)."""
+        shown = asdict(replace(self, changes=()))
+        del shown["changes"]
+        return json.dumps(shown, ensure_ascii=False, default=repr)

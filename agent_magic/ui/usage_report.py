@@ -97,11 +97,11 @@ def plot_usage(usage: pd.DataFrame, tools: pd.DataFrame) -> Any:
     return figure
 
 
-def show_usage(*, notebook: str, ledger_path: Any, prices_as_of: str, plot: bool = False) -> None:
-    """`%agent usage`: print this notebook's report; with `plot`, show the chart."""
-    from agent_magic.ledger.views import tool_calls, usage
-
-    calls, tools = usage(), tool_calls()
+def show_usage(
+    calls: pd.DataFrame, tools: pd.DataFrame, *, notebook: str, ledger_path: Any, prices_as_of: str, plot: bool = False
+) -> None:
+    """`%agent usage`: print the report of a notebook's model calls and tool calls (the ledger's
+    `usage()` and `tool_calls()` frames); with `plot`, show the chart."""
     print(f"Usage of {notebook} (ledger {ledger_path})")
     print(usage_report(calls, tools, prices_as_of=prices_as_of))
     if plot and not calls.empty:

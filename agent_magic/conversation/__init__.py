@@ -1,0 +1,1 @@
+"""Conversations that last: named sessions, project instructions (AGENTS.md) and compaction."""
