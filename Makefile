@@ -72,6 +72,7 @@ docs: setup
 	@echo "Documentation: docs/_build/html/index.html"
 
 bench: setup
+	$(BIN)/python benchmarks/bench_paths.py
 	$(BIN)/python benchmarks/bench_stream.py
 	$(BIN)/python benchmarks/bench_parallel_tools.py
 	$(BIN)/python benchmarks/bench_approval.py
@@ -79,6 +80,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_compaction.py
 	$(BIN)/python benchmarks/bench_mcp.py
 	$(BIN)/python benchmarks/bench_telemetry.py
+	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/fault_summary.py
 	$(BIN)/python benchmarks/bench_responsiveness.py
 	$(BIN)/python benchmarks/bench_test_suite.py

@@ -56,14 +56,18 @@ _LEDGER_VIEWS = ("usage", "tool_calls", "transcript", "session_totals", "session
 
 def __getattr__(name: str) -> object:
     """Lazy access to `usage()`, `tool_calls()`, `transcript()`, `session_totals()` and `sessions()` (see
-    `kernel`)."""
+    `kernel`), and `provenance()` (notebook_provenance.py)."""
     if name in _LEDGER_VIEWS:
         from agent_magic import kernel
 
         if name in ("session_totals", "sessions"):
             return getattr(kernel, name)
         return kernel.public_view(name)
+    if name == "provenance":
+        from agent_magic.notebook_provenance import provenance
+
+        return provenance
     raise AttributeError(f"module 'agent_magic' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "load_ipython_extension", "tool", "unload_ipython_extension", *_LEDGER_VIEWS]
+__all__ = ["__version__", "load_ipython_extension", "provenance", "tool", "unload_ipython_extension", *_LEDGER_VIEWS]

@@ -170,7 +170,10 @@ class AgentMagic(Configurable):
         config=True
     )
     requests_per_second = Float(
-        10.0, min=0, help="Most model requests per second from this kernel, all sessions together (0 = no limit)."
+        0.0,
+        min=0,
+        help="Most model requests per second from this kernel, all sessions together: a fixed ceiling for an "
+        "endpoint with a quota but no 429 answers (0 = none; max_concurrent_requests still applies).",
     ).tag(config=True)
     requests_burst = Int(10, min=1, help="Requests that may go at once before requests_per_second applies.").tag(
         config=True
@@ -294,6 +297,16 @@ class AgentMagic(Configurable):
         30.0, help="Seconds an MCP server may take to start and list its tools before it counts as failed."
     ).tag(config=True)
 
+    # -- performance (issue 17)
+    max_concurrent_requests = Int(
+        4,
+        min=0,
+        help="Most model requests this kernel has under way at once, all sessions together; more wait their "
+        "turn, first come first served (0 = no cap). One conversation's requests follow each other, so this "
+        "never slows a notebook run cell by cell: it keeps parallel sessions from flooding a shared endpoint.",
+    ).tag(config=True)
+    # -- end performance
+
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("AGENT_MAGIC_MODEL") or FALLBACK_MODEL
@@ -378,6 +391,45 @@ class AgentMagic(Configurable):
             return check_url(proposal["value"])
         except ValueError as exc:
             raise TraitError(str(exc)) from None
+
+    # -- the notebook keeps the agent's work (issue 12) ------------------------------------------------
+    replay = Enum(
+        ["off", "auto", "strict"],
+        help="Replay recorded model calls instead of calling the model: 'auto' answers each recorded call from "
+        "its recording and calls the model on a miss; 'strict' never calls it (a miss fails the cell, naming it "
+        "and the reason); 'off'. Default: $AGENT_MAGIC_REPLAY (1 or auto, strict, 0 or off), else off.",
+    ).tag(config=True)
+    replay_dir = Unicode(
+        "",
+        help="Folder of the replay files (*agent-replay.jsonl) replay reads and %agent replay export writes. "
+        "Empty: $AGENT_MAGIC_REPLAY_DIR, else the notebook's folder (the working directory when the kernel "
+        "was not told its notebook).",
+    ).tag(config=True)
+    code_cells = Enum(
+        ["insert", "off"],
+        "insert",
+        help="'insert': the JupyterLab / Notebook 7 companion inserts the code each run_python ran as a tagged "
+        "code cell below the %%agent cell (never run again); 'off'. Without the companion: %agent cells.",
+    ).tag(config=True)
+    estimate_output_tokens = Int(
+        4096,
+        min=1,
+        help="Output tokens %%agent --estimate assumes at the top of its dollar range (answers may be shorter; "
+        "nothing caps them at this).",
+    ).tag(config=True)
+
+    @default("replay")
+    def _default_replay(self) -> str:
+        value = os.environ.get("AGENT_MAGIC_REPLAY", "").strip().lower()
+        modes = {"": "off", "0": "off", "off": "off", "false": "off", "no": "off"}
+        modes |= {"1": "auto", "auto": "auto", "on": "auto", "true": "auto", "yes": "auto", "strict": "strict"}
+        if value not in modes:
+            raise TraitError(f"AGENT_MAGIC_REPLAY must be 1 (or auto), strict or 0 (or off), not {value!r}")
+        return modes[value]
+
+    @default("replay_dir")
+    def _default_replay_dir(self) -> str:
+        return os.environ.get("AGENT_MAGIC_REPLAY_DIR", "")
 
 
 def setting(trait_name: str) -> Any:

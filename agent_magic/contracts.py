@@ -29,6 +29,8 @@ class TurnSettings:
     max_cost: float | None = None  # the cell's --max-cost: dollars this turn may spend (the budget guard checks)
     max_tool_calls_per_step: int = setting("max_tool_calls_per_step")  # the excess is answered, not run
     instructions: str = ""  # the project's instructions (AGENTS.md), placed after the system prompt
+    response_format: dict[str, Any] | None = None  # sent with each model call (--schema: a JSON schema)
+    answer_check: AnswerCheck | None = None  # checks the final answer; the model gets one round to repair it
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class Totals:
     unpriced_calls: int = 0
 
     def __add__(self, other: Totals) -> Totals:
-        return Totals(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
+        # By field name, not dataclasses.astuple (a deep copy): totals are added for every call of a step.
+        return Totals(*(getattr(self, name) + getattr(other, name) for name in _TOTALS_FIELDS))
 
     def with_model_call(self, tokens: int, cost_usd: float | None) -> Totals:
         """These totals plus one model call of `tokens` costing `cost_usd` (None: unpriced)."""
@@ -54,6 +57,9 @@ class Totals:
     def with_tool_call(self) -> Totals:
         """These totals plus one tool call."""
         return self + Totals(tool_calls=1)
+
+
+_TOTALS_FIELDS = tuple(field.name for field in dataclasses.fields(Totals))
 
 
 @dataclass(frozen=True)
@@ -124,4 +130,32 @@ class Pricing(Protocol):
 
     def __call__(self, model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float | None:
         """Dollars for one call of `model` with these token counts."""
+        ...
+
+
+@dataclass(frozen=True)
+class AnswerVerdict:
+    """What an `AnswerCheck` found in a final answer: the `value` it stands for, or a `problem`.
+
+    With a problem, `repair_prompt` is what the model reads to fix its answer, and `failure` the one
+    line the user reads when even the repaired answer is rejected.
+    """
+
+    value: Any = None
+    problem: str | None = None
+    repair_prompt: str = ""
+    failure: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the answer passed the check."""
+        return self.problem is None
+
+
+class AnswerCheck(Protocol):
+    """Checks a turn's final answer (e.g. `--schema`'s validation); the session gives the model one round to
+    repair a rejected answer, then ends the turn failed with the verdict's `failure`."""
+
+    def __call__(self, text: str) -> AnswerVerdict:
+        """The verdict on the final answer `text`."""
         ...

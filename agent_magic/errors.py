@@ -103,3 +103,26 @@ class ResponseTooLargeError(ModelCallError):
 
 class NotAnEventStreamError(ModelCallError):
     """The server answered 200 with something other than Server-Sent Events (an HTML page, say)."""
+
+
+class InvalidAnswer(AgentUsageError):
+    """A final answer failed its check (`--schema`) even after the repair round; `answer` keeps the raw
+    text for `%agent last-error`."""
+
+    def __init__(self, message: str, *, answer: str) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+    @property
+    def details(self) -> str:
+        """What `%agent last-error` shows besides the message: the raw answer."""
+        return f"the raw answer:\n{self.answer}"
+
+
+class ReplayMiss(ModelCallError):
+    """Strict replay found no recording for a model call; the message names the cell and the reason, and
+    nothing was sent."""
+
+
+class ReplayFileError(AgentUsageError):
+    """A replay file next to the notebook cannot be read; the message names the file and the line."""

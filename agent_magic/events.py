@@ -88,6 +88,7 @@ class ModelCallStarted(Event):
 
     step: int
     model: str
+    request: ModelRequest | None = None  # what is sent: messages, tools offered, response format
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class AssistantMessage(Event):
     text: str
     tool_calls: tuple[ToolCall, ...]
     finish_reason: str
+    replayed: bool = False  # answered from a replay recording, not by the model
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,7 @@ class Usage(Event):
     status: str = "ok"
     cost_usd: float | None = None  # from the price table in force; None when the model has no price
     response_model: str | None = None  # the model the server says answered (a dated snapshot, a deployment)
+    replayed: bool = False  # answered from a replay recording: nothing was sent, the cost is 0
 
 
 class MessageOrigin(enum.StrEnum):
@@ -234,6 +237,7 @@ class MessageOrigin(enum.StrEnum):
     ANSWER = "answer"
     TOOL_RESULT = "tool_result"
     REPAIR = "repair"  # added when a turn ended early, so every tool call has a result
+    ANSWER_REPAIR = "answer_repair"  # asks the model to fix a final answer its check rejected (--schema)
 
 
 @dataclass(frozen=True)
@@ -392,3 +396,27 @@ class TurnUndone(Event):
     restored: tuple[str, ...]
     refused: tuple[str, ...]
     not_undone: tuple[str, ...]
+
+
+# -- the notebook keeps the agent's work (issue 12): the request on ModelCallStarted, --schema's check ---
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One model call's request as the session sends it: the messages (system prompt first), the tools'
+    schemas and the `response_format` (None: free text). Subscribers must not change it."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    response_format: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AnswerChecked(Event):
+    """The turn's final answer was checked (`--schema`): `value` is what it stands for when `ok`; else
+    `problem` names what is wrong and `repairing` says whether the model is asked to fix it."""
+
+    ok: bool
+    value: Any = None
+    problem: str = ""
+    repairing: bool = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -21,8 +21,10 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from agent_magic.blocking import run_blocking
+from agent_magic.code_cells import register_code_magics, unregister_code_magics
 from agent_magic.commands import SUBCOMMANDS, CommandContext, Subcommand
 from agent_magic.config import AgentMagic
+from agent_magic.dispatch import EventDispatch
 from agent_magic.errors import AgentError, TurnStopped
 from agent_magic.events import TurnEnded, TurnState
 from agent_magic.kernel import MAGICS_NAME
@@ -107,11 +109,11 @@ class AgentMagics(Magics):
         self.runtime = AgentRuntime(config, shell.user_ns)
         self.commands: dict[str, Subcommand] = {command.name: command for command in SUBCOMMANDS}
 
-    def _renderer(self) -> Any:
+    def _renderer(self, turn_metadata: Callable[[], dict[str, Any]] | None = None) -> Any:
         if getattr(self.shell, "kernel", None) is not None:
             from agent_magic.ui.notebook import NotebookRenderer
 
-            return NotebookRenderer(interval=self.runtime.config.display_interval)
+            return NotebookRenderer(interval=self.runtime.config.display_interval, turn_metadata=turn_metadata)
         from agent_magic.ui.terminal import TerminalRenderer
 
         return TerminalRenderer()
@@ -134,6 +136,16 @@ class AgentMagics(Magics):
         "--max-steps", type=int, metavar="N", help="most model calls in this turn (default: AgentMagic.max_steps)"
     )
     @argument("--max-cost", type=float, metavar="USD", help="most dollars this turn may spend, e.g. 0.50")
+    @argument("-o", "--output", metavar="NAME", help="bind the final answer (a str) to the variable NAME")
+    @argument(
+        "--schema",
+        metavar="CLS",
+        help="with -o: ask for JSON matching CLS (a pydantic BaseModel, dataclass or TypedDict, or list[CLS]) "
+        "and bind the validated CLS instance",
+    )
+    @argument(
+        "--estimate", action="store_true", help="send nothing: show the next call's input tokens and dollar range"
+    )
     @cell_magic("agent")
     def agent_cell(self, line: str, cell: str) -> None:
         """Ask the AI agent; the answer streams into the cell, tool calls appear as they run.
@@ -141,6 +153,7 @@ class AgentMagics(Magics):
         ::
 
             %%agent [--model NAME] [--new] [--session NAME] [--approve TOOLS] [--max-steps N] [--max-cost USD]
+                    [-o NAME [--schema CLS]] [--estimate]
             Which columns of df have missing values?
 
         The conversation continues across cells until `%agent reset` or `--new`; `--session NAME` (or
@@ -192,10 +205,18 @@ class AgentMagics(Magics):
         prompt = body.strip()
         if not prompt:
             raise UsageError("the %%agent cell is empty: write your request on the lines below %%agent")
+        from agent_magic.cell_work import CellWork, show_estimate
+
         runtime = self.runtime
+        work = CellWork.prepare(args, runtime, self.shell.user_ns, getattr(self, "lab_comm", None))
+        if args.estimate:
+            return await show_estimate(runtime, args, prompt, work)
         runtime.select_session(args.session, fresh=args.new)
-        settings = runtime.turn_settings(model=args.model, max_steps=args.max_steps, max_cost=args.max_cost)
-        runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
+        settings = runtime.turn_settings(
+            model=args.model, max_steps=args.max_steps, max_cost=args.max_cost, **work.settings()
+        )
+        if runtime.replay.mode == "off":  # replayed turns may need no endpoint at all
+            runtime.endpoint_for(settings.model)  # fail fast, before anything is shown, when unconfigured
         notices = await runtime.prepare_tools()  # MCP servers start first, so --approve can name their tools
         notices = [*notices, *runtime.instructions.take_notices()]  # e.g. AGENTS.md cut to its size cap
         from agent_magic.ui.approval_askers import cell_approver
@@ -207,8 +228,8 @@ class AgentMagics(Magics):
             if notices:  # e.g. why the MCP server of a tool --approve names is not running
                 print("\n".join(notices))
             raise
-        renderer = self._renderer()
-        subscribers = [renderer, *runtime.subscribers]
+        renderer = self._renderer(work.turn_metadata)
+        dispatch = EventDispatch([renderer, *runtime.subscribers, *work.subscribers])
         cell_id, execution_count = _cell_provenance(self.shell)
         ended: TurnEnded | None = None
         turn = session.run_turn(
@@ -218,14 +239,17 @@ class AgentMagics(Magics):
         try:
             async with _signal_heartbeat():
                 async for event in turn:
-                    for subscriber in subscribers:
-                        subscriber.handle(event)
+                    dispatch.deliver(event)
                     if isinstance(event, TurnEnded):
                         ended = event
         finally:
             runtime.turn_task = None
-            renderer.close()
-            await turn.aclose()
+            try:
+                dispatch.close()
+            finally:
+                renderer.close()
+                await turn.aclose()
+        work.finish(ended)
         if ended is None:
             return
         if ended.state is TurnState.CANCELLED and not isinstance(ended.error, TurnStopped):
@@ -249,6 +273,7 @@ def register(shell: InteractiveShell) -> AgentMagics:
     shell.configurables.append(config)
     magics = AgentMagics(shell, config)
     shell.register_magics(magics)
+    register_code_magics(shell, magics.runtime.code_history)
     magics.lab_comm = _attach_lab_publisher(shell, magics.runtime)
     if getattr(shell, "autoawait", False) and _rewrite_agent_cell not in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.append(_rewrite_agent_cell)
@@ -277,6 +302,7 @@ def unregister(shell: InteractiveShell) -> None:
         shell.input_transformers_cleanup.remove(_rewrite_agent_cell)
     shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, AgentMagic)]
     shell.set_custom_exc((), None)
+    unregister_code_magics(shell)
     magics = shell.magics_manager.registry.pop(MAGICS_NAME, None)
     if magics is not None:
         magics.runtime.close()

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent_magic.code_cells import CodeHistory
 from agent_magic.config import DEMO_MODEL, AgentMagic, from_config
 from agent_magic.conversation.book import Conversation, SessionBook
 from agent_magic.errors import AgentUsageError
@@ -19,7 +20,8 @@ from agent_magic.events import Event, EventSubscriber, SessionOpened, SessionOri
 from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.kernel_ledger import KernelLedger
 from agent_magic.llm.breaker import BreakerBoard
-from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.llm.rate_limit import RequestLimiter
+from agent_magic.replay import ReplayLibrary
 from agent_magic.telemetry import TelemetrySwitch
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from agent_magic.conversation.instructions import Instructions, ProjectInstructions
     from agent_magic.ledger.conversations import ConversationArchive
     from agent_magic.llm.client import EndpointSettings, ModelClient
+    from agent_magic.llm.model import ChatModel
     from agent_magic.llm.pricing import PriceTable
     from agent_magic.llm.retry import RetryPolicy
     from agent_magic.policy.approval import ApprovalGate
@@ -50,6 +53,8 @@ STOPPED_MESSAGE = "stopped by user (Stop agent turn)"
 # Local servers (Ollama, vLLM, LM Studio) accept any key, but the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
 
+# The kernel-wide limits on model requests (one `RequestLimiter`, reconfigured in place).
+LIMITER_TRAITS = ["requests_per_second", "requests_burst", "max_concurrent_requests"]
 # The retry settings a model client is made with: a change drops the clients (a change of endpoint makes
 # a new one anyway, as clients are kept per endpoint).
 CLIENT_TRAITS = [
@@ -78,13 +83,22 @@ class AgentRuntime:
         self.namespace = namespace
         self._clients: dict[EndpointSettings, ModelClient] = {}
         # Kernel-wide, shared by every session: one request budget, one breaker per endpoint.
-        self.rate_limiter = TokenBucket(config.requests_per_second, config.requests_burst)
+        self.rate_limiter = RequestLimiter(
+            rate=config.requests_per_second,
+            burst=config.requests_burst,
+            max_concurrent=config.max_concurrent_requests,
+        )
         self.breakers = BreakerBoard(threshold=config.breaker_threshold, cooldown=config.breaker_cooldown)
         # Subscribers that see every turn's events besides the cell's renderer (ledger, log, frontend).
         self.subscribers: list[EventSubscriber] = []
         # The usage ledger (SQLite rows, JSONL log); opened by the first event.
         self.ledger = KernelLedger(config, namespace)
         self.subscribers.append(self.ledger)
+        # Replay (issue 12): records every answered model call, and answers from recordings when on.
+        self.replay = ReplayLibrary(config, self.ledger)
+        self.subscribers.append(self.replay)
+        # The code run_python ran, per turn: inserted as cells, or shown by `%agent cells` (code_cells.py).
+        self.code_history = CodeHistory()
         # Named conversations by name (kept in the ledger by `archive`, undone with `undo_journal`: both
         # subscribe when the first conversation opens, so `%load_ext` loads neither).
         self.conversations = SessionBook(self._open_conversation, lambda: self.archive)
@@ -95,7 +109,7 @@ class AgentRuntime:
         # -- telemetry (issue 15): OpenTelemetry export of each turn; the SDK loads only once it is on.
         self.telemetry = TelemetrySwitch(
             config,
-            base_url_for=lambda model: self.client_for(model).base_url,
+            base_url_for=lambda model: self.live_client(model).base_url,
             user=current_user(),
             notebook=self.ledger.notebook,
         )
@@ -109,7 +123,7 @@ class AgentRuntime:
         self._rules: PermissionRules | None = None
         self._limits: dict[str, Limits] | None = None
         config.observe(self._clients_changed, names=CLIENT_TRAITS)
-        config.observe(self._limiter_changed, names=["requests_per_second", "requests_burst"])
+        config.observe(self._limiter_changed, names=LIMITER_TRAITS)
         config.observe(self._breakers_changed, names=["breaker_threshold", "breaker_cooldown"])
         config.observe(self._prices_changed, names=["prices", "base_url"])
         config.observe(self._rules_changed, names=["permissions"])
@@ -125,7 +139,10 @@ class AgentRuntime:
         self._clients.clear()
 
     def _limiter_changed(self, _change: Any) -> None:
-        self.rate_limiter.configure(self.config.requests_per_second, self.config.requests_burst)
+        cfg = self.config
+        self.rate_limiter.configure(
+            rate=cfg.requests_per_second, burst=cfg.requests_burst, max_concurrent=cfg.max_concurrent_requests
+        )
 
     def _breakers_changed(self, _change: Any) -> None:
         self.breakers.configure(threshold=self.config.breaker_threshold, cooldown=self.config.breaker_cooldown)
@@ -336,9 +353,15 @@ class AgentRuntime:
             self._mcp.close()
 
     def turn_settings(
-        self, *, model: str | None = None, max_steps: int | None = None, max_cost: float | None = None
+        self,
+        *,
+        model: str | None = None,
+        max_steps: int | None = None,
+        max_cost: float | None = None,
+        **options: Any,
     ) -> TurnSettings:
-        """The settings for one turn: configuration, overridden by the cell's options."""
+        """The settings for one turn: configuration, overridden by the cell's options (`options`: other
+        `TurnSettings` fields a cell sets, e.g. `--schema`'s answer format)."""
         from agent_magic.contracts import TurnSettings
         from agent_magic.llm.pricing import warm_up
 
@@ -346,6 +369,7 @@ class AgentRuntime:
         self.telemetry.prepare_turn()  # telemetry (issue 15): one line, before the turn, if it cannot run
         cell = {"model": model or self.config.model, "max_cost": max_cost}
         cell["instructions"] = self.project_instructions().text
+        cell.update(options)
         if max_steps is not None:
             cell["max_steps"] = max_steps
         return from_config(TurnSettings, self.config, **cell)
@@ -418,7 +442,11 @@ class AgentRuntime:
 
         return from_config(RetryPolicy, self.config)
 
-    def client_for(self, model: str) -> ModelClient:
+    def client_for(self, model: str) -> ChatModel:
+        """The model that answers a turn asking `model`: the live client, or replay's (`AgentMagic.replay`)."""
+        return self.replay.model_for(model, self.live_client)
+
+    def live_client(self, model: str) -> ModelClient:
         """A client for `model`, reused across turns so connections are pooled (made anew when its endpoint
         or a retry setting changed), behind the kernel's rate limiter and the endpoint's breaker."""
         endpoint = self.endpoint_for(model)

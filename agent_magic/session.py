@@ -30,8 +30,16 @@ from agent_magic.conversation.compaction import (
     SummaryCallStarting,
 )
 from agent_magic.conversation.tokens import TokenGauge
-from agent_magic.errors import AgentUsageError, ContextWindowExceeded, LimitReached, ModelCallError, TurnStopped
+from agent_magic.errors import (
+    AgentUsageError,
+    ContextWindowExceeded,
+    InvalidAnswer,
+    LimitReached,
+    ModelCallError,
+    TurnStopped,
+)
 from agent_magic.events import (
+    AnswerChecked,
     ApprovalDecided,
     ApprovalRequested,
     AssistantMessage,
@@ -43,6 +51,7 @@ from agent_magic.events import (
     MessageAdded,
     MessageOrigin,
     ModelCallStarted,
+    ModelRequest,
     Notice,
     StateChanged,
     StreamRestarted,
@@ -174,6 +183,7 @@ class Session:
         partial: list[str] = []
         in_flight: list[dict[str, Any]] | None = None  # the request of a model call under way
         final, message, error = TurnState.COMPLETED, "", None
+        repaired = False  # the final answer's one repair round (settings.answer_check) was used
         try:
             model = self.client_for(settings.model)
             while True:
@@ -193,11 +203,15 @@ class Session:
                 while response is None:
                     async for event in self._compact_if_needed(ids, turn, model, fixed_chars):
                         yield event
-                    yield ModelCallStarted(**ids, step=turn.step, model=settings.model)
+                    request = self._request(settings, schemas)
+                    yield ModelCallStarted(**ids, step=turn.step, model=settings.model, request=request)
                     partial.clear()
-                    in_flight = self._request_messages(settings)
+                    in_flight = request.messages
+                    # Only a turn with an answer format passes one: models without structured output keep
+                    # the two-argument call (test doubles, wrappers).
+                    formats = {"response_format": request.response_format} if request.response_format else {}
                     try:
-                        async for item in model.stream(in_flight, schemas):
+                        async for item in model.stream(in_flight, schemas, **formats):
                             if isinstance(item, TextPiece):
                                 partial.append(item.text)
                                 yield TextDelta(**ids, text=item.text)
@@ -219,10 +233,30 @@ class Session:
                 yield self._append(ids, self._assistant_message(response), MessageOrigin.ANSWER)
                 self._observe(response, fixed_chars)
                 yield AssistantMessage(
-                    **ids, text=response.text, tool_calls=response.tool_calls, finish_reason=response.finish_reason
+                    **ids,
+                    text=response.text,
+                    tool_calls=response.tool_calls,
+                    finish_reason=response.finish_reason,
+                    replayed=response.replayed,
                 )
                 if not response.tool_calls:
-                    break
+                    if settings.answer_check is None:
+                        break
+                    verdict = settings.answer_check(response.text)
+                    repairing = not verdict.ok and not repaired
+                    yield AnswerChecked(
+                        **ids, ok=verdict.ok, value=verdict.value, problem=verdict.problem or "", repairing=repairing
+                    )
+                    if verdict.ok:
+                        break
+                    if not repairing:
+                        raise InvalidAnswer(
+                            verdict.failure or verdict.problem or "invalid answer", answer=response.text
+                        )
+                    repaired = True
+                    repair = {"role": "user", "content": verdict.repair_prompt}
+                    yield self._append(ids, repair, MessageOrigin.ANSWER_REPAIR)
+                    continue
                 async for event in self._run_tools(turn, response.tool_calls, approver, transition):
                     yield event
         except asyncio.CancelledError as exc:
@@ -532,6 +566,16 @@ class Session:
     def _request_messages(self, settings: TurnSettings) -> list[dict[str, Any]]:
         return [{"role": "system", "content": self._system_prompt(settings)}, *self.messages]
 
+    def _request(self, settings: TurnSettings, tools: list[dict[str, Any]]) -> ModelRequest:
+        """The next model call's request: the transcript so far, the tools on offer, the answer format."""
+        return ModelRequest(self._request_messages(settings), tools, settings.response_format)
+
+    def preview_request(self, prompt: str, settings: TurnSettings) -> ModelRequest:
+        """The request the first model call of a turn asking `prompt` would send, without sending it or
+        changing the transcript (`%%agent --estimate`)."""
+        request = self._request(settings, self.tools.openai_schemas())
+        return dataclasses.replace(request, messages=[*request.messages, {"role": "user", "content": prompt}])
+
     @staticmethod
     def _assistant_message(response: ModelResponse) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": response.text or None}
@@ -580,8 +624,8 @@ class Session:
 
     def _count(self, turn: TurnContext, usage: Usage) -> Usage:
         """Price a model call's usage and add it to the turn's and the session's totals."""
-        cost = None
-        if self.pricing is not None:
+        cost = 0.0 if usage.replayed else None  # a replayed answer was not sent, so nothing was billed
+        if self.pricing is not None and not usage.replayed:
             cost = self.pricing(usage.model, usage.input_tokens, usage.cached_tokens, usage.output_tokens)
         tokens = usage.input_tokens + usage.output_tokens
         turn.turn_used = turn.turn_used.with_model_call(tokens, cost)
@@ -624,7 +668,12 @@ class Session:
         self, ids: dict[str, str], model: str, response: ModelResponse, request: list[dict[str, Any]]
     ) -> Usage:
         usage = response.usage
-        timing = {"latency_s": response.latency_s, "ttft_s": response.ttft_s, "retries": response.retries}
+        facts = {
+            "latency_s": response.latency_s,
+            "ttft_s": response.ttft_s,
+            "retries": response.retries,
+            "replayed": response.replayed,
+        }
         if usage is None:
             # The server reported no usage: estimate from text length.
             output_chars = len(response.text) + sum(len(c.arguments) for c in response.tool_calls)
@@ -636,7 +685,7 @@ class Session:
                 output_tokens=max(1, output_tokens),
                 response_model=response.response_model,
                 estimated=True,
-                **timing,
+                **facts,
             )
         return Usage(
             **ids,
@@ -646,7 +695,7 @@ class Session:
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
             response_model=response.response_model,
-            **timing,
+            **facts,
         )
 
     def _record_result(

@@ -44,6 +44,8 @@ def no_real_provider(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AGENT_MAGIC_HOME", str(tmp_path / ".agent"))
     monkeypatch.setenv("AGENT_MAGIC_DEMO_DELAY", "0")
     monkeypatch.delenv("AGENT_MAGIC_MODEL", raising=False)
+    for name in ("AGENT_MAGIC_REPLAY", "AGENT_MAGIC_REPLAY_DIR"):  # a developer's replay setting stays out
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -71,12 +71,23 @@ class RealKernel:
         timeout: float = 60,
         on_message: Any = None,
         on_input: Any = None,
+        cell_id: str | None = None,
     ) -> Execution:
         """Run `code`; `on_message(msg, kernel)` sees each iopub message as it arrives (to click, interrupt…).
 
         `on_input(prompt) -> str` answers the kernel's `input()` requests (needs `allow_stdin=True`).
+        `cell_id` is sent in the request's metadata, as JupyterLab sends the running cell's id.
         """
-        msg_id = self.client.execute(code, allow_stdin=allow_stdin, stop_on_error=False)
+        if cell_id is None:
+            msg_id = self.client.execute(code, allow_stdin=allow_stdin, stop_on_error=False)
+        else:
+            content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}}
+            request = self.client.session.msg(
+                "execute_request", {**content, "allow_stdin": allow_stdin, "stop_on_error": False}
+            )
+            request["metadata"]["cellId"] = cell_id
+            self.client.shell_channel.send(request)
+            msg_id = request["header"]["msg_id"]
         execution = Execution(reply={})
         displays: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout
@@ -102,7 +113,7 @@ class RealKernel:
             elif kind == "stream":
                 execution.outputs.append({"output_type": "stream", "name": content["name"], "text": content["text"]})
             elif kind in ("display_data", "execute_result"):
-                output = {"output_type": kind, "data": dict(content["data"])}
+                output = {"output_type": kind, "data": dict(content["data"]), "metadata": content.get("metadata", {})}
                 execution.outputs.append(output)
                 display_id = content.get("transient", {}).get("display_id")
                 if display_id:
@@ -111,6 +122,7 @@ class RealKernel:
                 display_id = content.get("transient", {}).get("display_id")
                 if display_id in displays:
                     displays[display_id]["data"] = dict(content["data"])
+                    displays[display_id]["metadata"] = content.get("metadata", {})
             elif kind == "error":
                 execution.outputs.append({"output_type": "error", **content})
         # The shell channel may still hold replies to other requests (wait_for_ready's kernel_info

@@ -38,6 +38,7 @@ class ScriptedModel:
 
     replies: deque[Reply | Callable[[Request], Reply]] = field(default_factory=deque)
     requests: list[Request] = field(default_factory=list)
+    response_formats: list[dict[str, Any] | None] = field(default_factory=list)
     otherwise: Callable[[Request], Reply] | None = None  # answers when no reply is queued
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -57,10 +58,17 @@ class ScriptedModel:
         """Queue a reply computed from the request it answers."""
         self.replies.append(answer)
 
-    async def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AsyncIterator[StreamItem]:
+    async def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        response_format: dict[str, Any] | None = None,
+    ) -> AsyncIterator[StreamItem]:
         """Take the next reply: stream its text, then the response (or raise its error)."""
         request = ([dict(m) for m in messages], tools)
         self.requests.append(request)
+        self.response_formats.append(response_format)
         if not self.replies and self.otherwise is None:
             raise AssertionError("the scripted model was called more often than replies were queued")
         reply = self.replies.popleft() if self.replies else self.otherwise

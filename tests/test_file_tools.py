@@ -145,3 +145,19 @@ def test_file_tools_declare_themselves_read_only_or_destructive():
         "run_shell": True,
         "run_python": True,
     }
+
+
+def test_read_file_shows_each_kind_of_line_as_it_is_in_order(workspace):
+    lines = ["plain", "windows\r", "ünïcödé ✓", "x" * 10_000, "after the long one", "last without newline"]
+    (workspace / "mixed.txt").write_bytes("\n".join(lines).encode())
+    page = call_tool("read_file", workspace, path="mixed.txt").data
+    cut = "x" * 2_000 + " [… 8000 more bytes on this line]"
+    expected = ["plain", "windows", "ünïcödé ✓", cut, "after the long one", "last without newline"]
+    assert page["text"] == "\n".join(expected) and page["range"] == "lines 1-6 of 6"
+
+
+def test_a_page_ends_with_the_line_that_starts_before_its_budget_runs_out(workspace):
+    # Each line takes 208 characters of the page (newline included); the budget is half the output cap.
+    (workspace / "wide.txt").write_text("".join(f"{i:05d} " + "x" * 201 + "\n" for i in range(100)))
+    page = call_tool("read_file", ToolContext(workspace, max_output_chars=5_000), path="wide.txt").data
+    assert page["next_offset"] == 13 and page["text"].splitlines()[-1].startswith("00012")

@@ -6,7 +6,7 @@ A feature adds its subcommands in its own module and lists them here.
 
 from __future__ import annotations
 
-from agent_magic.commands import conversation, mcp, sessions, settings, undo, usage
+from agent_magic.commands import conversation, mcp, repro, sessions, settings, undo, usage
 from agent_magic.commands.table import CommandContext, Subcommand
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -16,6 +16,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     *settings.COMMANDS,
     *usage.COMMANDS,
     *mcp.COMMANDS,
+    *repro.COMMANDS,
 )
 
 __all__ = ["SUBCOMMANDS", "CommandContext", "Subcommand"]

@@ -52,6 +52,9 @@ def last_error(ctx: CommandContext, _args: argparse.Namespace) -> None:
         chain.append(f"{type(error).__module__}.{type(error).__name__}: {error}")
         error = error.__cause__ or error.__context__
     lines += ["  caused by " + c if i else c for i, c in enumerate(chain)]
+    details = getattr(record.error, "details", "")  # e.g. the raw answer --schema rejected
+    if details:
+        lines.append(details)
     attempts = getattr(record.error, "attempts", ())
     if attempts:
         lines += [f"attempts ({len(attempts)}):", *("  " + attempt.describe() for attempt in attempts)]

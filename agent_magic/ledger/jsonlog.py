@@ -28,6 +28,9 @@ from agent_magic.policy.secrets import mask_secrets
 LOGGER_NAME = "agent_magic.events"
 PACKAGE_LOGGER = "agent_magic"
 MAX_FIELD_CHARS = 2_000  # tool results and answers can be huge; the ledger keeps them whole
+# Fields left out of the log: a tool's structured data and a model call's whole request (the transcript so
+# far, resent with every call) would make the log grow with the square of a conversation's length.
+BULKY_FIELDS = frozenset({"data", "request"})
 
 
 def _plain(value: Any) -> Any:
@@ -95,7 +98,9 @@ class EventLog:
 
     def _emit(self, event: Event) -> None:
         level = logging.DEBUG if isinstance(event, TextDelta) else logging.INFO
-        fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event) if f.name != "data"}
+        fields = {
+            f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event) if f.name not in BULKY_FIELDS
+        }
         fields["trace_id"] = self._trace_ids.get(event.turn_id, "")
         fields["at"] = dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(timespec="milliseconds")
         try:

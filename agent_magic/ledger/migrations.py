@@ -205,3 +205,27 @@ def m006_named_conversations(db: LedgerConnection) -> None:
         CREATE INDEX conversation_events_session ON conversation_events (session_id);
         """,
     )
+
+
+@migration(7)
+def m007_replay_records(db: LedgerConnection) -> None:
+    """Replay: one row per answered model call with what replay needs (the request's digests, the answer,
+    the tokens the server reported, NULL when it reported none, and the request's size), and
+    `model_calls.replayed` for calls answered from a recording."""
+    _run_statements(
+        db,
+        """
+        CREATE TABLE replay_records (
+            request_key TEXT NOT NULL, session_id TEXT NOT NULL, turn_id TEXT NOT NULL, at REAL NOT NULL,
+            model TEXT NOT NULL, tools_key TEXT NOT NULL, format_key TEXT NOT NULL, message_keys TEXT NOT NULL,
+            answer TEXT NOT NULL, input_tokens INTEGER, cached_tokens INTEGER, output_tokens INTEGER,
+            reasoning_tokens INTEGER, request_chars INTEGER NOT NULL,
+            replayed INTEGER NOT NULL,
+            PRIMARY KEY (request_key, session_id)
+        );
+        CREATE INDEX replay_records_key ON replay_records (request_key, at);
+        CREATE INDEX replay_records_session ON replay_records (session_id);
+        CREATE INDEX replay_records_model ON replay_records (model, at);
+        ALTER TABLE model_calls ADD COLUMN replayed INTEGER NOT NULL DEFAULT 0
+        """,
+    )

@@ -158,7 +158,8 @@ class LedgerRecorder:
         self.store.write(
             "INSERT INTO model_calls (session_id, turn_id, trace_id, at, step, model, input_tokens, cached_tokens, "
             "output_tokens, reasoning_tokens, cost_usd, latency_s, ttft_s, retries, estimated, status, cell_id, "
-            "execution_count, user_name, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "execution_count, user_name, host, replayed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *self._ids(event),
                 event.at,
@@ -178,6 +179,7 @@ class LedgerRecorder:
                 turn.execution_count,
                 self.user,
                 self.host,
+                int(event.replayed),
             ),
         )
 

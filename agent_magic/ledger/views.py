@@ -53,6 +53,7 @@ USAGE = {
     "execution_count": ("execution_count", "nint"),
     "user": ("user_name", "str"),
     "host": ("host", "str"),
+    "replayed": ("replayed", "bool"),
 }
 TOOLS = {
     "time": ("at", "time"),

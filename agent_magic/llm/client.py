@@ -4,7 +4,7 @@ It wraps `openai.AsyncOpenAI` (imported on first use, so loading the extension s
 SDK's exceptions into agent_magic's small error hierarchy with one-line messages, and refuses to treat a
 stream without `finish_reason` as a complete answer.
 
-Around each attempt: the kernel-wide rate limiter (`rate_limit.py`), the endpoint's circuit breaker
+Around each attempt: the kernel-wide request limits (`rate_limit.py`), the endpoint's circuit breaker
 (`breaker.py`), and the first-byte and whole-call time limits; around the attempts, the retry policy
 (`retry.py`). The SDK's own retries are off, so every attempt is ours and is counted.
 """
@@ -12,6 +12,7 @@ Around each attempt: the kernel-wide rate limiter (`rate_limit.py`), the endpoin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import time
@@ -33,7 +34,7 @@ from agent_magic.errors import (
 from agent_magic.llm.breaker import CircuitBreaker
 from agent_magic.llm.context_errors import context_overflow
 from agent_magic.llm.model import ModelResponse, StreamItem, TextPiece
-from agent_magic.llm.rate_limit import TokenBucket
+from agent_magic.llm.rate_limit import RequestLimiter
 from agent_magic.llm.response_guard import response_guard
 from agent_magic.llm.retry import SINGLE_ATTEMPT, AttemptLog, RetryPolicy, retrying_stream
 from agent_magic.llm.stream import ChunkAccumulator, MalformedChunk
@@ -146,12 +147,37 @@ def _cause_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+def _rejects_response_format(exc: Exception) -> bool:
+    """Does the server refuse the request because of its `response_format` (a server without structured
+    output, or a schema its strict mode cannot take)?"""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+        return False
+    detail = _error_detail(exc.body).lower()
+    return "response_format" in detail or "json_schema" in detail
+
+
 def _names_unknown_model(detail: str, model: str) -> bool:
     """Does a 400/404 body say the model does not exist? (OpenAI, Ollama, vLLM, LiteLLM word it alike.)"""
     text = detail.lower()
     return ("model" in text or model.lower() in text) and any(
         phrase in text for phrase in ("not found", "does not exist", "unknown model", "no such model", "not exist")
     )
+
+
+def _post_streaming(sdk: Any, request: dict[str, Any]) -> Any:
+    """Send a streamed Chat Completions request; the stream yields each chunk as decoded JSON.
+
+    The SDK's `chat.completions.create` turns every chunk into pydantic models (about 0.2 ms a chunk,
+    most of the CPU a long answer costs) and walks the whole request through its type transforms; the
+    `ChunkAccumulator` reads plain dicts as well, so the request goes through the SDK's documented
+    `post` for other endpoints instead: same client (auth, base URL, timeouts, transport), same SSE
+    decoding and in-stream error events, same exceptions, without the models.
+    """
+    from openai import AsyncStream
+
+    return sdk.post("/chat/completions", body=request, cast_to=object, stream=True, stream_cls=AsyncStream[object])
 
 
 class ModelClient:
@@ -168,7 +194,7 @@ class ModelClient:
         *,
         retry: RetryPolicy = SINGLE_ATTEMPT,
         breaker: CircuitBreaker | None = None,
-        limiter: TokenBucket | None = None,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry
@@ -176,6 +202,9 @@ class ModelClient:
         self.limiter = limiter
         self._sdk: Any = None
         register_secret(settings.api_key)  # masked wherever text is masked, even if not in the environment
+        # Cleared when the endpoint refused a `response_format`: the schema then travels in the
+        # instructions only (see structured.py), and the request is not refused again.
+        self.sends_response_format = True
 
     def _sdk_client(self) -> Any:
         if self._sdk is None:
@@ -206,7 +235,13 @@ class ModelClient:
         """The endpoint actually used (after the SDK's environment defaults)."""
         return str(self._sdk_client().base_url).rstrip("/")
 
-    async def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AsyncIterator[StreamItem]:
+    async def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        response_format: dict[str, Any] | None = None,
+    ) -> AsyncIterator[StreamItem]:
         """Send the request, retrying as the policy allows; yield `TextPiece`s as they arrive, a
         `RetryScheduled` before each retry, and finally one `ModelResponse` (with `retries`).
 
@@ -215,7 +250,7 @@ class ModelClient:
         """
         log = AttemptLog()
         async for item in retrying_stream(
-            lambda: self._guarded_attempt(messages, tools),
+            lambda: self._guarded_attempt(messages, tools, response_format),
             self.retry,
             log,
             is_output=lambda item: isinstance(item, TextPiece),
@@ -226,38 +261,36 @@ class ModelClient:
             yield item
 
     async def _guarded_attempt(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], response_format: dict[str, Any] | None
     ) -> AsyncIterator[TextPiece | ModelResponse]:
         """One attempt behind the rate limiter and the circuit breaker (which learns its outcome)."""
-        if self.limiter is not None:
-            await self.limiter.acquire()
-        breaker = self.breaker
-        if breaker is not None:
-            breaker.before_call()
-        settled = False
-        try:
-            async for item in self._attempt(messages, tools):
-                yield item
-        except ModelCallError as exc:
-            settled = True
+        async with self.limiter.slot() if self.limiter is not None else contextlib.nullcontext():
+            breaker = self.breaker
             if breaker is not None:
-                breaker.record_failure(exc)
-            raise
-        finally:
-            if breaker is not None and not settled:
-                breaker.abandon()  # cancelled: no verdict; a no-op unless this was a half-open trial
-        if breaker is not None:
-            breaker.record_success()
+                breaker.before_call()
+            settled = False
+            try:
+                async for item in self._attempt(messages, tools, response_format):
+                    yield item
+            except ModelCallError as exc:
+                settled = True
+                if breaker is not None:
+                    breaker.record_failure(exc)
+                raise
+            finally:
+                if breaker is not None and not settled:
+                    breaker.abandon()  # cancelled: no verdict; a no-op unless this was a half-open trial
+            if breaker is not None:
+                breaker.record_success()
 
     async def _attempt(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], response_format: dict[str, Any] | None
     ) -> AsyncIterator[TextPiece | ModelResponse]:
         """Send one request; yield `TextPiece`s as they arrive, then one `ModelResponse`.
 
         Raises `ModelCallError` on any failure, including a stream that ends without a finish_reason
         and the first-byte and whole-call limits.
         """
-        sdk = self._sdk_client()
         started = time.monotonic()
         call_deadline = started + self.settings.call_timeout
         first_deadline = min(started + self.settings.first_byte_timeout, call_deadline)
@@ -271,12 +304,9 @@ class ModelClient:
         }
         if tools:
             request["tools"] = tools
-        try:
-            stream = await self._within(sdk.chat.completions.create(**request), first_deadline, first_chunk=True)
-        except ModelCallError:
-            raise
-        except Exception as exc:
-            raise translate_error(exc, base_url=self.base_url, model=self.settings.model) from exc
+        if response_format is not None and self.sends_response_format:
+            request["response_format"] = response_format
+        stream = await self._open(request, first_deadline)
         got_chunk = False
         watch: _StallWatch | None = None
         try:
@@ -332,6 +362,20 @@ class ModelClient:
             ttft_s=None if first_token_at is None else first_token_at - started,
             response_model=accumulator.model,
         )
+
+    async def _open(self, request: dict[str, Any], first_deadline: float) -> Any:
+        """Send `request` and return the SDK's stream. A server that refuses the `response_format` is asked
+        once more without it, and is not sent one again (the instructions carry the schema too)."""
+        sdk = self._sdk_client()
+        try:
+            return await self._within(_post_streaming(sdk, request), first_deadline, first_chunk=True)
+        except ModelCallError:
+            raise
+        except Exception as exc:
+            if "response_format" in request and _rejects_response_format(exc):
+                self.sends_response_format = False
+                return await self._open({k: v for k, v in request.items() if k != "response_format"}, first_deadline)
+            raise translate_error(exc, base_url=self.base_url, model=self.settings.model) from exc
 
     def _malformed(self, detail: str, *, shown: bool) -> MalformedStreamError:
         """An undecodable event: retried if no text was shown yet, else the call ends saying why."""

@@ -1,10 +1,12 @@
 """The offline demo model: a small, deterministic, rule-based stand-in for an LLM.
 
-It is **not** a language model and says so in every answer. It reads the prompt for plain requests
-("list the files", "read data.csv", "which columns of df have missing values", "write hello to
+It is **not** a language model and says so in every free-text answer. It reads the prompt for plain
+requests ("list the files", "read data.csv", "which columns of df have missing values", "write hello to
 notes.txt", "delete notes.txt", "run `ls`"), asks for the matching tool calls (only tools the request
-offers), and turns tool results into a Markdown summary. Asked to summarise a conversation (compaction),
-it lists what the user asked and which tools were called. It is served over the same loopback SSE server
+offers), and turns tool results into a Markdown summary. Asked for JSON (`response_format` with a JSON
+schema, `%%agent --schema`), it answers with a value of that schema, taking `name=value` pairs of the
+prompt for fields of that name. Asked to summarise a conversation (compaction), it lists what the user
+asked and which tools were called. It is served over the same loopback SSE server
 as the test double, so the whole stack (HTTP, streaming, tools, rendering) runs without a key.
 """
 
@@ -210,6 +212,38 @@ def _plain_answer(prompt: str, offered: set[str]) -> str:
     )
 
 
+def _example(node: dict[str, Any], root: dict[str, Any], values: dict[str, Any], name: str | None) -> Any:
+    """A value valid against the JSON schema `node`: the prompt's `name=value` where it gave one, else a
+    placeholder of the right type."""
+    if "$ref" in node:
+        node = root.get("$defs", {}).get(node["$ref"].rsplit("/", 1)[-1], {})
+    variants = [v for v in node.get("anyOf", []) if v.get("type") != "null"]
+    if variants:
+        return _example(variants[0], root, values, name)
+    given = values.get(name) if name is not None else None
+    if "enum" in node:
+        return given if given in node["enum"] else node["enum"][0]
+    kind = node.get("type")
+    if kind == "object":
+        return {key: _example(sub, root, values, key) for key, sub in node.get("properties", {}).items()}
+    if kind == "array":
+        return [_example(node.get("items", {}), root, values, None)]
+    if kind in ("integer", "number"):
+        number = given if isinstance(given, int | float) and not isinstance(given, bool) else 0
+        return int(number) if kind == "integer" else float(number)
+    if kind == "boolean":
+        return given if isinstance(given, bool) else False
+    return str(given) if given is not None else f"demo {name or 'value'}"
+
+
+def _structured_answer(response_format: dict[str, Any], prompt: str) -> str | None:
+    """The JSON answer to a request with a `json_schema` response format (None: no such format)."""
+    schema = (response_format.get("json_schema") or {}).get("schema")
+    if response_format.get("type") != "json_schema" or not isinstance(schema, dict):
+        return None
+    return json.dumps(_example(schema, schema, _keyword_arguments(prompt), None))
+
+
 def _last_user_index(messages: list[dict[str, Any]]) -> int:
     for index in range(len(messages) - 1, -1, -1):
         if messages[index].get("role") == "user":
@@ -247,11 +281,18 @@ def demo_reply(request: dict[str, Any], *, chunk_delay: float = 0.0) -> StreamRe
         ]
         return StreamReply(chunks, chunk_delay=chunk_delay)
     offered = {t["function"]["name"] for t in request.get("tools") or [] if t.get("type") == "function"}
+    # Like a real server, count the tool definitions and the answer format as prompt too.
     prompt_chars = sum(len(_as_text(m.get("content"))) for m in messages)
+    prompt_chars += len(json.dumps(request.get("tools") or [])) + len(json.dumps(request.get("response_format") or ""))
     user_index = _last_user_index(messages)
     prompt = _as_text(messages[user_index].get("content")) if user_index >= 0 else ""
     answered = messages[user_index + 1 :]
-    if answered and answered[-1].get("role") == "tool":
+    structured = _structured_answer(request.get("response_format") or {}, prompt)
+    planned = [] if answered else plan_tool_calls(prompt, offered)
+    if structured is not None and not planned:
+        text = structured
+        chunks = text_chunks(text)
+    elif answered and answered[-1].get("role") == "tool":
         names = {
             call["id"]: call["function"]["name"]
             for message in answered
@@ -266,7 +307,6 @@ def demo_reply(request: dict[str, Any], *, chunk_delay: float = 0.0) -> StreamRe
         text = DEMO_LABEL + "\n\n" + "\n\n".join(parts)
         chunks = text_chunks(text)
     else:
-        planned = plan_tool_calls(prompt, offered)
         if planned:
             text = ""
             chunks = tool_call_chunks([(name, json.dumps(args)) for name, args in planned])

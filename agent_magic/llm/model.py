@@ -1,7 +1,7 @@
 """What a model is to the agent loop: something that streams one assistant message for a request.
 
-`ModelClient` (HTTP, `client.py`) is the real one; tests use scripted in-memory models, and replay can
-answer from records. The loop only sees this protocol and the items the stream yields.
+`ModelClient` (HTTP, `client.py`) is the real one; tests use scripted in-memory models, and replay
+(`replay.py`) answers from recordings. The loop only sees this protocol and the items the stream yields.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class ModelResponse:
     ttft_s: float | None
     retries: int = 0
     response_model: str | None = None  # the model the server says answered (None: it did not say)
+    replayed: bool = False  # answered from a replay recording (llm/replay.py), not by a server
 
 
 StreamItem = TextPiece | ModelResponse | RetryScheduled
@@ -43,6 +44,12 @@ class ChatModel(Protocol):
     """Streams one model call: `TextPiece`s as text arrives, a `RetryScheduled` before each retry, and
     finally one `ModelResponse`; raises `ModelCallError` when the call fails for good."""
 
-    def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AsyncIterator[StreamItem]:
-        """Send `messages` with the `tools` schemas and stream the answer."""
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        response_format: dict[str, Any] | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        """Send `messages` with the `tools` schemas (and `response_format`, when given) and stream the answer."""
         ...

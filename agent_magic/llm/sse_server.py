@@ -317,24 +317,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         self.server.request_count += 1
-        reply = self.server.responder(request)
-        if isinstance(reply, ErrorReply):
-            time.sleep(reply.delay)
-            body = reply.body or {"error": {"message": reply.message, "type": "injected", "code": reply.status}}
-            if reply.echo_request_headers:
-                body["error"]["request_headers"] = dict(self.headers.items())
-                body["error"]["message"] += f" (you sent Authorization: {self.headers.get('Authorization')})"
-            self._send_json(reply.status, body, reply.headers)
-        elif isinstance(reply, RawReply):
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(reply.body)
-        else:
-            self._stream(reply, request.get("model", "unknown"))
+        self.server.entered()
+        try:
+            reply = self.server.responder(request)
+            if isinstance(reply, ErrorReply):
+                time.sleep(reply.delay)
+                body = reply.body or {"error": {"message": reply.message, "type": "injected", "code": reply.status}}
+                if reply.echo_request_headers:
+                    body["error"]["request_headers"] = dict(self.headers.items())
+                    body["error"]["message"] += f" (you sent Authorization: {self.headers.get('Authorization')})"
+                self._send_json(reply.status, body, reply.headers)
+            elif isinstance(reply, RawReply):
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(reply.body)
+            else:
+                self._stream(reply, request.get("model", "unknown"))
+        finally:
+            self.server.left()
 
     def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
@@ -397,6 +401,20 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.responder = responder
         self.request_count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._count_lock = threading.Lock()
+
+    def entered(self) -> None:
+        """A chat request started (counted to see how many a client has under way at once)."""
+        with self._count_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def left(self) -> None:
+        """A chat request was answered (its stream ended or was cut)."""
+        with self._count_lock:
+            self.in_flight -= 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up (a timed-out or cancelled call) is expected here: no traceback."""
@@ -434,6 +452,11 @@ class LoopbackModelServer:
     def request_count(self) -> int:
         """How many chat completion requests were received."""
         return self._server.request_count
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most chat requests this server was answering at the same time."""
+        return self._server.max_in_flight
 
     def close(self) -> None:
         """Stop serving and release the port."""

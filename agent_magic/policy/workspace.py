@@ -39,9 +39,13 @@ def resolve_in_workspace(workspace: Path, path: str) -> Path:
         Traceback (most recent call last):
         OutsideWorkspaceError: ../etc/passwd is outside the workspace /tmp
     """
+    return _resolve_beneath(workspace.resolve(), path)
+
+
+def _resolve_beneath(root: Path, path: str) -> Path:
+    """`resolve_in_workspace` for a root already resolved (each resolve reads every folder on the way)."""
     if "\0" in path:
         raise WorkspacePathError(f"{path!r} contains a NUL byte; pass a plain relative path")
-    root = workspace.resolve()
     candidate = Path(os.path.expanduser(path))
     if not candidate.is_absolute():
         candidate = root / candidate
@@ -51,18 +55,14 @@ def resolve_in_workspace(workspace: Path, path: str) -> Path:
     return resolved
 
 
-def relative_parts(workspace: Path, resolved: Path) -> tuple[str, ...]:
-    """The components of an already resolved path below the workspace root."""
-    return resolved.relative_to(workspace.resolve()).parts
-
-
 @contextmanager
-def _parent_fd(workspace: Path, parts: tuple[str, ...], *, create: bool) -> Iterator[int]:
-    """A descriptor of the folder holding `parts[-1]`, reached from the root without following links.
+def _parent_fd(root: Path, parts: tuple[str, ...], *, create: bool) -> Iterator[int]:
+    """A descriptor of the folder holding `parts[-1]`, reached from the (resolved) root without following
+    links.
 
     With `create`, missing folders on the way are made (each one below the previous descriptor).
     """
-    fd = os.open(workspace.resolve(), _DIR_FLAGS)
+    fd = os.open(root, _DIR_FLAGS)
     try:
         for name in parts[:-1]:
             try:
@@ -93,10 +93,15 @@ def open_beneath(
     Returns an OS file descriptor (wrap it with `os.fdopen`). Raises `OutsideWorkspaceError` when a
     component turned into a symbolic link after the check.
     """
-    parts = relative_parts(workspace, resolved)
+    return _open_beneath(workspace.resolve(), resolved, flags, mode, create_parents=create_parents)
+
+
+def _open_beneath(root: Path, resolved: Path, flags: int, mode: int, *, create_parents: bool) -> int:
+    """`open_beneath` for a root already resolved."""
+    parts = resolved.relative_to(root).parts
     if not parts:
         raise IsADirectoryError(f"{resolved} is the workspace folder itself, not a file")
-    with _parent_fd(workspace, parts, create=create_parents) as parent:
+    with _parent_fd(root, parts, create=create_parents) as parent:
         try:
             return os.open(parts[-1], flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode, dir_fd=parent)
         except OSError as exc:
@@ -117,17 +122,19 @@ def open_in_workspace(
         >>> with os.fdopen(fd, encoding="utf-8") as handle:
         ...     text = handle.read()
     """
-    resolved = resolve_in_workspace(workspace, path)
-    return open_beneath(workspace, resolved, flags, mode, create_parents=create_parents), resolved
+    root = workspace.resolve()
+    resolved = _resolve_beneath(root, path)
+    return _open_beneath(root, resolved, flags, mode, create_parents=create_parents), resolved
 
 
 def unlink_in_workspace(workspace: Path, path: str) -> Path:
     """Delete one file inside the workspace (never a folder), race-safely; returns the resolved path."""
-    resolved = resolve_in_workspace(workspace, path)
-    parts = relative_parts(workspace, resolved)
+    root = workspace.resolve()
+    resolved = _resolve_beneath(root, path)
+    parts = resolved.relative_to(root).parts
     if not parts:
         raise IsADirectoryError(f"{path} is the workspace folder itself")
-    with _parent_fd(workspace, parts, create=False) as parent:
+    with _parent_fd(root, parts, create=False) as parent:
         # unlink(2) removes a directory entry without following it, so a link swapped in after the
         # check is removed itself; its target stays untouched.
         os.unlink(parts[-1], dir_fd=parent)

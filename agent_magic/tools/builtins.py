@@ -6,6 +6,8 @@ tools run without asking (and in parallel); destructive ones are approved call b
 
 from __future__ import annotations
 
+import functools
+
 from agent_magic.tools.files import delete_file, edit_file, list_files, read_file, search_files, write_file
 from agent_magic.tools.namespace import inspect_variable, list_variables
 from agent_magic.tools.python_code import run_python
@@ -16,9 +18,14 @@ READ_ONLY = (list_files, read_file, search_files, inspect_variable, list_variabl
 DESTRUCTIVE = (write_file, edit_file, delete_file, run_shell, run_python)
 
 
-def builtin_tools() -> list[Tool]:
-    """The built-in tools: the read-only ones first, then the ones that need approval."""
+@functools.cache
+def builtin_tools() -> tuple[Tool, ...]:
+    """The built-in tools: the read-only ones first, then the ones that need approval.
+
+    Made once per process and shared by every session (a `Tool` is immutable), so each tool's pydantic
+    model and JSON schema are built once, not once per conversation.
+    """
     reviews = {run_shell: shell_review}
-    return [make_tool(f) for f in READ_ONLY] + [
+    return tuple(make_tool(f) for f in READ_ONLY) + tuple(
         make_tool(f, destructive=True, review=reviews.get(f)) for f in DESTRUCTIVE
-    ]
+    )

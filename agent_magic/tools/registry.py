@@ -91,6 +91,13 @@ class Tool:
             "function": {"name": self.name, "description": self.description, "parameters": parameters},
         }
 
+    @functools.cached_property
+    def request_schema(self) -> dict[str, Any]:
+        """`openai_schema()`, built once: a tool never changes (redefining one makes a new `Tool`), and
+        building the schema through pydantic costs more than the rest of a short request. Shared by every
+        request: read it, never change it."""
+        return self.openai_schema()
+
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check `arguments` against the schema and return them converted to the annotated types."""
         if self.input_schema is not None:
@@ -205,6 +212,8 @@ class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = (), *, linked: Iterable[ToolRegistry] = ()) -> None:
         self._tools: dict[str, Tool] = {}
         self._linked = list(linked)
+        # The request's `tools` list for the tool set it was built from (see openai_schemas).
+        self._schemas: tuple[tuple[Tool, ...], list[dict[str, Any]]] | None = None
         for tool in tools:
             self.add(tool)
 
@@ -236,5 +245,12 @@ class ToolRegistry:
         return list(self._all())
 
     def openai_schemas(self) -> list[dict[str, Any]]:
-        """The `tools` list for a Chat Completions request."""
-        return [tool.openai_schema() for tool in self._all().values()]
+        """The `tools` list for a Chat Completions request (its entries are shared: do not change them).
+
+        Built again only when the tool set changed: the tools are looked up live every time (a linked
+        registry may change in any way), and compared with the ones the list was built from.
+        """
+        tools = tuple(self._all().values())
+        if self._schemas is None or self._schemas[0] != tools:
+            self._schemas = (tools, [tool.request_schema for tool in tools])
+        return list(self._schemas[1])

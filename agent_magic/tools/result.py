@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
 
@@ -34,8 +34,24 @@ class ToolResult:
         return cls(ok=False, error_code=error_code, error_message=message, retryable=retryable)
 
     def to_json(self) -> str:
-        """The result as JSON text, with non-JSON values shown by their repr (`changes` left out: they hold
-        the namespace's objects, which asdict would deep-copy)."""
-        shown = asdict(replace(self, changes=()))
-        del shown["changes"]
-        return json.dumps(shown, ensure_ascii=False, default=repr)
+        """The result as JSON text: dataclasses inside `data` as objects, other non-JSON values by their repr;
+        `changes` left out (never shown to the model).
+
+        Encoded as it stands, without `asdict`'s deep copy of the data (which cost more than the encoding
+        on every file read, and fails on objects that cannot be copied).
+        """
+        shown = {
+            "ok": self.ok,
+            "data": self.data,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "retryable": self.retryable,
+        }
+        return json.dumps(shown, ensure_ascii=False, default=_shown)
+
+
+def _shown(value: Any) -> Any:
+    """How JSON shows a value it cannot encode: a dataclass as its fields, anything else by its repr."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return repr(value)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agent_magic.events import ToolCall
-from agent_magic.policy.secrets import mask_secrets
+from agent_magic.policy.secrets import secret_masker
 from agent_magic.tools.context import ToolContext
 from agent_magic.tools.framing import cap_text, frame_for_model
 from agent_magic.tools.registry import ToolArgumentsError, ToolRegistry
@@ -31,12 +31,13 @@ def _masked(value: Any, mask: Callable[[str], str]) -> Any:
     return value
 
 
-def mask_result(result: ToolResult, *, mask: Callable[[str], str] = mask_secrets) -> ToolResult:
+def mask_result(result: ToolResult, *, mask: Callable[[str], str] | None = None) -> ToolResult:
     """The result with secrets masked in its data and message (tool output never carries a key).
 
     `mask` defaults to masking credential-like environment values; an MCP server's results also mask
     the secrets of its own configuration (issue 14).
     """
+    mask = mask or secret_masker()  # taken once for every string of the result
     return replace(result, data=_masked(result.data, mask), error_message=_masked(result.error_message, mask))
 
 
@@ -68,10 +69,12 @@ async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext,
         return ToolResult.failure("invalid_arguments", str(exc), retryable=True)
     positional = (context,) if tool.takes_context else ()
     try:
-        if tool.is_async:
-            value = await asyncio.wait_for(tool.function(*positional, **arguments), timeout)
-        else:
-            value = await asyncio.wait_for(run_in_tool_thread(tool.function, *positional, **arguments), timeout)
+        # A timeout scope, not asyncio.wait_for: that wraps the call in a task of its own.
+        async with asyncio.timeout(timeout):
+            if tool.is_async:
+                value = await tool.function(*positional, **arguments)
+            else:
+                value = await run_in_tool_thread(tool.function, *positional, **arguments)
     except TimeoutError:
         return ToolResult.failure("timeout", f"{call.name} did not finish within {timeout:g} s", retryable=True)
     except ToolThreadsExhausted as exc:
@@ -85,5 +88,5 @@ async def _execute(call: ToolCall, registry: ToolRegistry, context: ToolContext,
 def present(call: ToolCall, result: ToolResult, *, max_chars: int) -> ToolOutcome:
     """Serialise, cap and frame a result for the model."""
     # Masked again as text: a value JSON can only show by its repr may still hold a secret.
-    text, truncated = cap_text(mask_secrets(result.to_json()), max_chars)
+    text, truncated = cap_text(secret_masker()(result.to_json()), max_chars)
     return ToolOutcome(result=result, content=frame_for_model(call.name, text), truncated=truncated)

@@ -6,7 +6,7 @@ fields and types can be added without a version bump. A change that alters the m
 field bumps `SCHEMA_VERSION`.
 
 Kernel → frontend: `state` (a full snapshot, sent when the comm opens),
-`turn_started`, `usage`, `approval_requested`, `approval_decided`, `turn_ended`.
+`turn_started`, `usage`, `approval_requested`, `approval_decided`, `turn_ended`, `insert_cells`.
 Frontend → kernel: `stop` (stop the running turn).
 
 This module only builds and reads plain dicts; `lab_comm.py` moves them over the wire.
@@ -79,6 +79,12 @@ def approval_decided_message(event: ApprovalDecided, cell_id: str | None) -> dic
 def turn_ended_message(event: TurnEnded, cell_id: str | None) -> dict[str, Any]:
     """The turn reached a final state (`completed`, `cancelled`, `failed`, `limit_reached`)."""
     return message("turn_ended", turn_id=event.turn_id, cell_id=cell_id, state=event.state.value)
+
+
+def insert_cells_message(turn_id: str, cell_id: str | None, cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Insert `cells` (each `{"source", "metadata"}`) as code cells below the agent cell `cell_id`, in order,
+    replacing those an earlier run of that cell inserted; the frontend never runs them."""
+    return message("insert_cells", turn_id=turn_id, cell_id=cell_id, cells=cells)
 
 
 def incoming_type(data: Any) -> str | None:

@@ -71,9 +71,18 @@ def _tool_card(signature: str, status: str, body: str | None) -> dict[str, str]:
 class NotebookRenderer:
     """Renders a turn's events into the running cell."""
 
-    def __init__(self, *, interval: float = 0.1, show: Callable[..., DisplayHandle | None] = display) -> None:
+    def __init__(
+        self,
+        *,
+        interval: float = 0.1,
+        show: Callable[..., DisplayHandle | None] = display,
+        turn_metadata: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.interval = interval
         self._show = show
+        # Called in close(); its result becomes the output metadata `agent_magic` of the turn's final output.
+        self._turn_metadata = turn_metadata
+        self._last: tuple[DisplayHandle, dict[str, str]] | None = None  # the latest output and its bundle
         self._answer: DisplayHandle | None = None
         # Parts, joined only when drawn: `str +=` on an attribute copies the whole answer per token.
         self._parts: list[str] = []
@@ -92,15 +101,19 @@ class NotebookRenderer:
         if self._answer is None or (len(text) == self._shown_chars and not final):
             return
         self._parts = [text]
-        self._answer.update(_bundle(text, final=final), raw=True)
+        bundle = _bundle(text, final=final)
+        self._answer.update(bundle, raw=True)
+        self._last = (self._answer, bundle)
         self._shown_chars = len(text)
         self._last_update = time.monotonic()
 
     def _on_text(self, text: str) -> None:
         self._parts.append(text)
         if self._answer is None:
-            self._answer = self._show(_bundle(text, final=False), raw=True, display_id=True)
+            bundle = _bundle(text, final=False)
+            self._answer = self._show(bundle, raw=True, display_id=True)
             self._shown_chars, self._last_update = len(text), time.monotonic()
+            self._keep_last(self._answer, bundle)
             return
         interval = max(self.interval, self._shown_chars / MAX_UPDATE_BYTES_PER_SECOND)
         wait = interval - (time.monotonic() - self._last_update)
@@ -131,15 +144,19 @@ class NotebookRenderer:
         elif isinstance(event, ToolCallStarted):
             self._end_message()
             signature = call_signature(event.call)
-            handle = self._show(_tool_card(signature, "running…", None), raw=True, display_id=True)
+            card = _tool_card(signature, "running…", None)
+            handle = self._show(card, raw=True, display_id=True)
+            self._keep_last(handle, card)
             self._cards[event.call.call_id] = (handle, signature)
         elif isinstance(event, ToolFinished):
             handle, signature = self._cards.get(event.call.call_id, (None, call_signature(event.call)))
             card = _tool_card(signature, outcome_line(event), _pretty_result(event))
             if handle is None:
-                self._show(card, raw=True)
+                handle = self._show(card, raw=True, display_id=True)
             else:
                 handle.update(card, raw=True)
+            if self._last is None or self._last[0] is handle:
+                self._keep_last(handle, card)
         elif isinstance(event, ApprovalDecided):
             self._note(decision_line(event))
         elif isinstance(event, Notice):
@@ -151,8 +168,22 @@ class NotebookRenderer:
 
     def _note(self, text: str) -> None:
         self._end_message()
-        self._show(_bundle(text), raw=True)
+        bundle = _bundle(text)
+        self._keep_last(self._show(bundle, raw=True, display_id=True), bundle)
+
+    def _keep_last(self, handle: DisplayHandle | None, bundle: dict[str, str]) -> None:
+        if handle is not None:
+            self._last = (handle, bundle)
 
     def close(self) -> None:
-        """Flush whatever is pending."""
+        """Flush whatever is pending; attach the turn's metadata (`turn_metadata`) to its final output."""
         self._end_message()
+        record = self._turn_metadata() if self._turn_metadata is not None else None
+        if not record:  # no callable, or a turn that never started: nothing to attach
+            return
+        metadata = {"agent_magic": record}
+        if self._last is None:  # the turn showed nothing: a (blank) output of its own carries the metadata
+            self._show({"text/plain": ""}, raw=True, metadata=metadata)
+        else:
+            handle, bundle = self._last
+            handle.update(bundle, raw=True, metadata=metadata)

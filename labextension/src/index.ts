@@ -5,17 +5,19 @@
  *   a per-model / per-tool summary on click;
  * - a notification when an approval waits in a cell that is not on screen;
  * - `%%agent` cells highlighted as Markdown;
- * - commands "Insert agent cell", "Stop agent turn", "Show agent usage" (palette and toolbar).
+ * - commands "Insert agent cell", "Stop agent turn", "Show agent usage" (palette and toolbar);
+ * - the code each `run_python` ran, inserted as tagged code cells below its agent cell (never run).
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { CommandToolbarButton, ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
-import { notifierHost } from './cells';
+import { findCell, notifierHost } from './cells';
 import { addCommands, CommandIDs } from './commands';
 import { AgentConnection } from './connection';
 import { AgentCellHighlighter, IHighlightableCell } from './highlight';
+import { insertAgentCode } from './insert';
 import { KernelConnections } from './kernels';
 import { ApprovalNotifier } from './notify';
 import { AgentStatusItem } from './statusbar';
@@ -90,7 +92,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     connections.added.connect((_, connection) => {
       notifiers.set(connection, new ApprovalNotifier(notifierHost(app, connections, connection)));
-      connection.state.changed.connect(() => {
+      connection.state.changed.connect((_, message) => {
+        if (message?.type === 'insert_cells') {
+          insertAgentCode(findCell(connections.panelsOf(connection), message.cell_id), message);
+        }
         followActive();
         reconcile();
       });

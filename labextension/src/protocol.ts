@@ -66,6 +66,24 @@ export interface IApprovalRequested {
   cell_id: string | null;
 }
 
+/** One code cell to insert: its source and its metadata (tags, the agent turn it comes from). */
+export interface IInsertedCell {
+  source: string;
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * Code the agent's `run_python` ran in one turn, to insert as code cells below the agent cell
+ * `cell_id`, in order, replacing the cells an earlier run of that agent cell inserted. Never run.
+ */
+export interface IInsertCells {
+  v: number;
+  type: 'insert_cells';
+  turn_id: string;
+  cell_id: string | null;
+  cells: IInsertedCell[];
+}
+
 /** Kernel → frontend messages. */
 export type KernelMessage =
   | {
@@ -100,7 +118,8 @@ export type KernelMessage =
       turn_id: string;
       cell_id: string | null;
       state: string;
-    };
+    }
+  | IInsertCells;
 
 /** Frontend → kernel messages. */
 export type FrontendMessage = { v: number; type: 'stop' };
@@ -111,7 +130,8 @@ const KNOWN_TYPES = new Set([
   'turn_started',
   'approval_requested',
   'approval_decided',
-  'turn_ended'
+  'turn_ended',
+  'insert_cells'
 ]);
 
 /**
@@ -134,7 +154,25 @@ export function parseKernelMessage(data: unknown): KernelMessage | null {
   if ((record.type === 'usage' || record.type === 'state') && !hasUsage((data as { usage?: unknown }).usage)) {
     return null;
   }
+  if (record.type === 'insert_cells' && !areCells((data as { cells?: unknown }).cells)) {
+    return null;
+  }
   return data as KernelMessage;
+}
+
+/** True for a list of `{source: string, metadata: object}`. */
+function areCells(value: unknown): value is IInsertedCell[] {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      cell =>
+        typeof cell === 'object' &&
+        cell !== null &&
+        typeof (cell as IInsertedCell).source === 'string' &&
+        typeof (cell as IInsertedCell).metadata === 'object' &&
+        (cell as IInsertedCell).metadata !== null
+    )
+  );
 }
 
 /** The message that asks the kernel to stop the running turn. */

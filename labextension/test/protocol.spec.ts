@@ -11,7 +11,14 @@ describe('parseKernelMessage', () => {
       { v: 1, type: 'turn_started', session_id: 's', turn_id: 't', cell_id: 'c', execution_count: 3, model: 'demo' },
       approval(),
       { v: 1, type: 'approval_decided', turn_id: 't', call_id: 'call1', decision: 'approved', cell_id: 'c' },
-      { v: 1, type: 'turn_ended', turn_id: 't', cell_id: 'c', state: 'completed' }
+      { v: 1, type: 'turn_ended', turn_id: 't', cell_id: 'c', state: 'completed' },
+      {
+        v: 1,
+        type: 'insert_cells',
+        turn_id: 't',
+        cell_id: 'c',
+        cells: [{ source: '%%agent_code --turn t --cell c\nx = 1', metadata: { tags: ['agent-magic'] } }]
+      }
     ];
     for (const message of messages) {
       expect(parseKernelMessage(message)).toEqual(message);
@@ -27,6 +34,11 @@ describe('parseKernelMessage', () => {
     expect(parseKernelMessage({ v: 1 })).toBeNull();
     expect(parseKernelMessage('usage')).toBeNull();
     expect(parseKernelMessage(null)).toBeNull();
+  });
+
+  it('ignores an insert_cells message whose cells are not {source, metadata}', () => {
+    expect(parseKernelMessage({ v: 1, type: 'insert_cells', turn_id: 't', cell_id: 'c', cells: ['x = 1'] })).toBeNull();
+    expect(parseKernelMessage({ v: 1, type: 'insert_cells', turn_id: 't', cell_id: 'c' })).toBeNull();
   });
 
   it('ignores a usage message without a summary', () => {
