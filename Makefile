@@ -48,13 +48,18 @@ demo: setup
 		--output-dir notebooks/executed --ExecutePreprocessor.timeout=300
 	@echo "Executed notebook: notebooks/executed/quickstart.ipynb"
 
+# The suite runs on TEST_WORKERS pytest-xdist workers, a whole test file to a worker (--dist loadfile), so
+# the kernel, servers and JupyterLab a module shares start once: `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 ## test: the whole suite (unit, real-kernel, notebooks via nbval, browser, the docs build: tests/test_docs.py)
 test: setup labextension system-deps
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 ## test-fast: everything but the browser tests
 test-fast: setup labextension
-	$(BIN)/python -m pytest -m "not browser"
+	$(PYTEST) -m "not browser"
 
 lint: setup
 	$(BIN)/ruff check agent_magic tests benchmarks docs notebooks
@@ -79,6 +84,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/fault_summary.py
 	$(BIN)/python benchmarks/bench_responsiveness.py
+	$(BIN)/python benchmarks/bench_test_suite.py
 
 clean:
 	rm -rf $(VENV) notebooks/executed .pytest_cache docs/_build

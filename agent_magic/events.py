@@ -397,6 +397,17 @@ class TranscriptCompacted(Event):
 
 
 @dataclass(frozen=True)
+class SummaryWritten(Event):
+    """A compaction summary call was answered: `text` summarises one piece of the conversation (it joins
+    the transcript only through `TranscriptCompacted`). Replay records it like any answered call, so a
+    compacted conversation replays whole."""
+
+    text: str
+    finish_reason: str
+    replayed: bool = False  # answered from a replay recording, not by the model
+
+
+@dataclass(frozen=True)
 class TranscriptRewound(Event):
     """The messages from `position` on left the transcript the model sees: turn `removed_turn` was taken back."""
 

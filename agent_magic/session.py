@@ -56,6 +56,7 @@ from agent_magic.events import (
     ReasoningDelta,
     StateChanged,
     StreamRestarted,
+    SummaryWritten,
     TextDelta,
     ToolCall,
     ToolCallStarted,
@@ -403,9 +404,15 @@ class Session:
             if isinstance(item, SummaryCallStarting):
                 for guard in self.guards:
                     guard.before_model_call(turn)
-                yield ModelCallStarted(**ids, step=turn.step, model=turn.settings.model)
+                yield ModelCallStarted(
+                    **ids, step=turn.step, model=turn.settings.model, request=ModelRequest(item.request, [])
+                )
             elif isinstance(item, SummaryCall):
-                yield self._count(turn, self._usage_event(ids, turn.settings.model, item.response, item.request))
+                response = item.response
+                yield self._count(turn, self._usage_event(ids, turn.settings.model, response, item.request))
+                yield SummaryWritten(
+                    **ids, text=response.text, finish_reason=response.finish_reason, replayed=response.replayed
+                )
             elif isinstance(item, Compacted):
                 for event in self._replace_transcript(ids, item, trigger):
                     yield event

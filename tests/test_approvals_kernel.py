@@ -1,7 +1,8 @@
 """Approvals in a real kernel, driven over the Jupyter protocol the way a frontend does: the Approve /
 Deny / Always / Stop buttons arrive as comm_open messages and are clicked with comm_msg on the shell
 channel while the cell is still running; stdin answers arrive as input_reply; headless runs send
-allow_stdin=False."""
+allow_stdin=False. The tests share one kernel, reset before each (`shared_kernel`).
+"""
 
 from __future__ import annotations
 
@@ -64,9 +65,10 @@ def tool_result(script) -> dict:
 
 
 @pytest.fixture
-def touch_kernel(kernel):
-    assert kernel.execute(ADD_TOUCH_TOOL).status == "ok"
-    return kernel
+def touch_kernel(shared_kernel):
+    """The module's shared kernel, reset for this test, with the `touch` tool."""
+    assert shared_kernel.execute(ADD_TOUCH_TOOL).status == "ok"
+    return shared_kernel
 
 
 def test_clicking_approve_runs_the_tool_and_the_cell_finishes(touch_kernel, script, workspace):

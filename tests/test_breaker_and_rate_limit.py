@@ -132,19 +132,19 @@ def test_bucket_reconfigure_caps_the_stored_tokens():
 
 
 def test_cancelled_wait_gives_the_token_back():
-    bucket = TokenBucket(rate=1.0, burst=1)
+    bucket = TokenBucket(rate=1.0, burst=1, clock=Clock())
 
     async def scenario() -> float:
         await bucket.acquire()
         waiter = asyncio.ensure_future(bucket.acquire())
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the waiter reserves the next token and starts waiting
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
         return bucket.reserve()
 
-    # Without the refund the next reservation would wait ~2 s (two owed tokens); with it, ~1 s.
-    assert asyncio.run(scenario()) < 1.0
+    # The clock stands still: with the refund the next request owes one token (1 s), without it two.
+    assert asyncio.run(scenario()) == 1.0
 
 
 def test_every_session_of_a_kernel_shares_one_limiter_and_one_breaker_per_endpoint(tmp_path):

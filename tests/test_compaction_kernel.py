@@ -19,15 +19,15 @@ def is_summary(request: dict) -> bool:
     return request["messages"][0]["content"].startswith(COMPACTION_PROMPT.splitlines()[0])
 
 
-def test_compact_on_demand_summarises_the_older_turns(kernel, script):
+def test_compact_on_demand_summarises_the_older_turns(shared_kernel, script):
     for number in range(4):
         script.add_text(f"answer {number}{LONG}")
-        kernel.execute(f"%%agent --session long\nquestion {number}")
+        shared_kernel.execute(f"%%agent --session long\nquestion {number}")
     script.add_text("The user asked questions 0 and 1.")
     script.add_text("next answer")
 
-    compacted = kernel.execute("%agent compact")
-    kernel.execute("%%agent\nquestion 4")
+    compacted = shared_kernel.execute("%agent compact")
+    shared_kernel.execute("%%agent\nquestion 4")
 
     assert compacted.status == "ok", compacted.text
     assert "🗜 compacted the conversation (%agent compact)" in compacted.text and "2 turns summarised" in compacted.text
@@ -36,15 +36,15 @@ def test_compact_on_demand_summarises_the_older_turns(kernel, script):
     assert "User: question 0" in summary_request["messages"][1]["content"]
     sent = [m["content"] for m in script.requests[5]["messages"] if m["role"] == "user"]
     assert sent == [f"{SUMMARY_HEADER}\n\nThe user asked questions 0 and 1.", "question 2", "question 3", "question 4"]
-    usage = kernel.execute("import agent_magic\nprint(len(agent_magic.usage()))")
+    usage = shared_kernel.execute("import agent_magic\nprint(len(agent_magic.usage()))")
     assert usage.text.strip() == "6"  # the summary is a model call in the ledger like the others
 
 
-def test_compact_says_so_when_there_is_nothing_to_compact(kernel, script):
+def test_compact_says_so_when_there_is_nothing_to_compact(shared_kernel, script):
     script.add_text("only answer")
-    kernel.execute("%%agent\nonly question")
+    shared_kernel.execute("%%agent\nonly question")
 
-    run = kernel.execute("%agent compact")
+    run = shared_kernel.execute("%agent compact")
 
     assert run.status == "ok" and "nothing to compact" in run.text
     assert len(script.requests) == 1

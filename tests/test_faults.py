@@ -2,7 +2,8 @@
 
 Each test asserts what the cell shows, that the transcript is valid for the next turn (every assistant
 tool call answered), and what the ledger recorded. Measured times are attached with `record_property`;
-`benchmarks/fault_summary.py` runs this file and prints them as a table.
+`benchmarks/fault_summary.py` runs this file and prints them as a table. The tests share one kernel,
+reset before each (`shared_kernel`): every interrupt here ends without leaving a thread behind.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ NEVER_HANG_S = 5.0  # "ends promptly" bound for interrupts; real latencies are r
 
 
 @pytest.fixture
-def agent(kernel):
-    """The kernel with fast retries."""
-    assert kernel.execute(FAST_RETRIES).status == "ok"
-    return kernel
+def agent(shared_kernel):
+    """The module's shared kernel, reset for this test, with fast retries."""
+    assert shared_kernel.execute(FAST_RETRIES).status == "ok"
+    return shared_kernel
 
 
 def value(kernel, expression: str):

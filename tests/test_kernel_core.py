@@ -1,4 +1,8 @@
-"""The core slice in a real kernel: streaming, continuity, tools, cut streams, interrupt, help, errors."""
+"""The core slice in a real kernel: streaming, continuity, tools, cut streams, interrupt, help, errors.
+
+The tests share one kernel, reset before each (`shared_kernel`), but for the interrupt of a tool stuck in
+`time.sleep`, whose thread outlives the turn: that test gets a kernel of its own.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ from agent_magic.llm.sse_server import StreamReply, text_chunks, usage_chunk
 pytestmark = pytest.mark.kernel
 
 
-def test_streamed_answer_is_shown_in_the_cell_as_markdown(kernel, script):
+def test_streamed_answer_is_shown_in_the_cell_as_markdown(shared_kernel, script):
     words = [f"word{i} " for i in range(60)]
     script.add(StreamReply(text_chunks("", pieces=words) + [usage_chunk(12, 60)], chunk_delay=0.01))
 
-    run = kernel.execute("%%agent\nSay sixty words.", allow_stdin=True)  # someone watches, as in JupyterLab
+    run = shared_kernel.execute("%%agent\nSay sixty words.", allow_stdin=True)  # someone watches, as in JupyterLab
 
     assert run.status == "ok", run.text
     assert "".join(words).strip() in run.text
@@ -26,12 +30,12 @@ def test_streamed_answer_is_shown_in_the_cell_as_markdown(kernel, script):
     assert 1 <= updates < len(words) / 2
 
 
-def test_next_cell_continues_the_same_conversation(kernel, script):
+def test_next_cell_continues_the_same_conversation(shared_kernel, script):
     script.add_text("Paris is the capital of France.")
     script.add_text("About 2.1 million people live there.")
 
-    kernel.execute("%%agent\nWhat is the capital of France?")
-    second = kernel.execute("%%agent\nHow many people live there?")
+    shared_kernel.execute("%%agent\nWhat is the capital of France?")
+    second = shared_kernel.execute("%%agent\nHow many people live there?")
 
     assert second.status == "ok"
     sent = [m["content"] for m in script.requests[1]["messages"] if m["role"] != "system"]
@@ -42,21 +46,21 @@ def test_next_cell_continues_the_same_conversation(kernel, script):
     ]
 
 
-def test_new_option_starts_a_fresh_conversation(kernel, script):
+def test_new_option_starts_a_fresh_conversation(shared_kernel, script):
     script.add_text("first")
     script.add_text("second")
-    kernel.execute("%%agent\nhello")
-    kernel.execute("%%agent --new\nagain")
+    shared_kernel.execute("%%agent\nhello")
+    shared_kernel.execute("%%agent --new\nagain")
     roles = [m["role"] for m in script.requests[1]["messages"]]
     assert roles == ["system", "user"]
 
 
-def test_read_only_tool_result_reaches_the_model(kernel, script):
-    kernel.execute("import pandas as pd\ndf = pd.DataFrame({'a': [1, None], 'b': [1, 2]})")
+def test_read_only_tool_result_reaches_the_model(shared_kernel, script):
+    shared_kernel.execute("import pandas as pd\ndf = pd.DataFrame({'a': [1, None], 'b': [1, 2]})")
     script.add_tool_calls(("inspect_variable", json.dumps({"name": "df"})))
     script.add_text("Column a has a missing value.")
 
-    run = kernel.execute("%%agent\nWhich columns of df have missing values?")
+    run = shared_kernel.execute("%%agent\nWhich columns of df have missing values?")
 
     assert run.status == "ok", run.text
     assert "inspect_variable(name='df')" in run.text
@@ -67,11 +71,11 @@ def test_read_only_tool_result_reaches_the_model(kernel, script):
     assert tool_message["content"].startswith('<tool_output tool="inspect_variable" trust="untrusted">')
 
 
-def test_malformed_tool_arguments_become_a_structured_error_for_the_model(kernel, script):
+def test_malformed_tool_arguments_become_a_structured_error_for_the_model(shared_kernel, script):
     script.add_tool_calls(("read_file", '{"path": "data.csv"'))
     script.add_text("Sorry, let me fix that.")
 
-    run = kernel.execute("%%agent\nread data.csv")
+    run = shared_kernel.execute("%%agent\nread data.csv")
 
     assert run.status == "ok", run.text
     result = script.requests[1]["messages"][-1]["content"]
@@ -81,20 +85,20 @@ def test_malformed_tool_arguments_become_a_structured_error_for_the_model(kernel
     assert payload["retryable"] is True
 
 
-def test_cut_stream_is_never_shown_as_a_complete_answer(kernel, script):
+def test_cut_stream_is_never_shown_as_a_complete_answer(shared_kernel, script):
     script.add(StreamReply(text_chunks("The answer is forty two and more words follow"), cut_after=4))
 
-    run = kernel.execute("%%agent\nWhat is the answer?")
+    run = shared_kernel.execute("%%agent\nWhat is the answer?")
 
     assert run.status == "error"
     assert run.error["ename"] == "AgentTurnFailed"
     assert "closed the stream" in run.text or "without finishing" in run.text
     assert len(run.error["traceback"]) == 1, "one line, no traceback"
-    history = kernel.execute("%agent history")
+    history = shared_kernel.execute("%agent history")
     assert "[assistant]" not in history.text, "a cut answer is not recorded as the assistant's reply"
 
 
-def test_interrupt_mid_stream_leaves_a_consistent_transcript(kernel, script):
+def test_interrupt_mid_stream_leaves_a_consistent_transcript(shared_kernel, script):
     pieces = [f"token{i} " for i in range(200)]
     script.add(StreamReply(text_chunks("", pieces=pieces), chunk_delay=0.05))
     interrupted = []
@@ -104,15 +108,17 @@ def test_interrupt_mid_stream_leaves_a_consistent_transcript(kernel, script):
             interrupted.append(True)
             real_kernel.manager.interrupt_kernel()
 
-    run = kernel.execute("%%agent\nTalk for a long time.", allow_stdin=True, on_message=interrupt_after_first_display)
+    run = shared_kernel.execute(
+        "%%agent\nTalk for a long time.", allow_stdin=True, on_message=interrupt_after_first_display
+    )
 
     assert interrupted
     assert run.status == "error"
     assert "interrupted" in run.text
-    history = kernel.execute("%agent history").text
+    history = shared_kernel.execute("%agent history").text
     assert "token0" in history and "[interrupted by the user]" in history
     script.add_text("Back again.")
-    after = kernel.execute("%%agent\nContinue.")
+    after = shared_kernel.execute("%%agent\nContinue.")
     assert after.status == "ok", after.text
     roles = [m["role"] for m in script.requests[-1]["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
@@ -147,8 +153,8 @@ def test_interrupt_during_a_tool_call_answers_every_dangling_call(kernel, script
     assert len(tool_results) == 1 and "cancelled by user" in tool_results[0]["content"]
 
 
-def test_help_is_printed_for_the_cell_magic(kernel):
-    run = kernel.execute("%%agent?")
+def test_help_is_printed_for_the_cell_magic(shared_kernel):
+    run = shared_kernel.execute("%%agent?")
     pages = [p for p in run.reply["content"].get("payload", []) if p.get("source") == "page"]
     help_text = pages[0]["data"]["text/plain"] if pages else run.text
     assert "--max-steps" in help_text and "--model" in help_text and "--new" in help_text
@@ -164,43 +170,43 @@ def test_help_is_printed_for_the_cell_magic(kernel):
         ("%agent frobnicate", "unknown subcommand 'frobnicate'"),
     ],
 )
-def test_bad_input_gives_a_one_line_error(kernel, code, expected):
-    run = kernel.execute(code)
+def test_bad_input_gives_a_one_line_error(shared_kernel, code, expected):
+    run = shared_kernel.execute(code)
     assert run.status == "error"
     assert expected in run.text
     assert "Traceback" not in run.text
 
 
-def test_line_magic_subcommands(kernel, script):
+def test_line_magic_subcommands(shared_kernel, script):
     script.add_text("hi there")
-    kernel.execute("%%agent\nhello")
-    assert "[user] hello" in kernel.execute("%agent history").text
-    assert "model" in kernel.execute("%agent config").text
-    assert "inspect_variable" in kernel.execute("%agent tools").text
-    assert "New conversation" in kernel.execute("%agent reset").text
-    assert "The conversation is empty." in kernel.execute("%agent history").text
+    shared_kernel.execute("%%agent\nhello")
+    assert "[user] hello" in shared_kernel.execute("%agent history").text
+    assert "model" in shared_kernel.execute("%agent config").text
+    assert "inspect_variable" in shared_kernel.execute("%agent tools").text
+    assert "New conversation" in shared_kernel.execute("%agent reset").text
+    assert "The conversation is empty." in shared_kernel.execute("%agent history").text
 
 
-def test_config_changes_the_model_sent_to_the_endpoint(kernel, script):
+def test_config_changes_the_model_sent_to_the_endpoint(shared_kernel, script):
     script.add_text("ok")
-    kernel.execute('%config AgentMagic.model = "my-local-model"')
-    kernel.execute("%%agent\nhello")
+    shared_kernel.execute('%config AgentMagic.model = "my-local-model"')
+    shared_kernel.execute("%%agent\nhello")
     assert script.requests[0]["model"] == "my-local-model"
     assert script.requests[0]["stream"] is True
     assert script.requests[0]["stream_options"] == {"include_usage": True}
 
 
-def test_no_endpoint_configured_says_how_to_fix_it_in_one_line(kernel):
-    kernel.execute("import os\nos.environ.pop('OPENAI_API_KEY'); os.environ.pop('OPENAI_BASE_URL')")
-    run = kernel.execute("%%agent\nhello")
+def test_no_endpoint_configured_says_how_to_fix_it_in_one_line(shared_kernel):
+    shared_kernel.execute("import os\nos.environ.pop('OPENAI_API_KEY'); os.environ.pop('OPENAI_BASE_URL')")
+    run = shared_kernel.execute("%%agent\nhello")
     assert run.status == "error"
     assert "OPENAI_API_KEY" in run.text and "--model demo" in run.text
     assert len(run.error["traceback"]) == 1
 
 
-def test_demo_model_answers_offline(kernel):
-    kernel.execute("import pandas as pd\ndf = pd.DataFrame({'x': [1, None, 3], 'y': [1, 2, 3]})")
-    run = kernel.execute("%%agent --model demo\nWhich columns of df have missing values?")
+def test_demo_model_answers_offline(shared_kernel):
+    shared_kernel.execute("import pandas as pd\ndf = pd.DataFrame({'x': [1, None, 3], 'y': [1, 2, 3]})")
+    run = shared_kernel.execute("%%agent --model demo\nWhich columns of df have missing values?")
     assert run.status == "ok", run.text
     assert "not an LLM" in run.text
     assert "`x` (1 missing)" in run.text

@@ -1,7 +1,9 @@
 """MCP servers in real kernels: the reference git server's read-only tools unattended in a headless run,
 its writing tools refused there unless approved (`--approve`, a rule naming the server), MCP calls in
 the ledger with their server, `%agent mcp` / `%agent tools`, interrupts reaching the server, a crash
-costing one line, and no server process outliving `%agent reset --mcp`, `%unload_ext` or the kernel."""
+costing one line, and no server process outliving `%agent reset --mcp`, `%unload_ext` or the kernel.
+The kernel-driven tests share one kernel, reset before each (the reset unloads the extension, which stops
+the servers); the shutdown tests start kernels of their own."""
 
 from __future__ import annotations
 
@@ -102,29 +104,29 @@ def test_a_permission_rule_can_name_every_tool_of_a_server(repository):
 # -- a kernel driven like a frontend ------------------------------------------------------------------
 
 
-def test_an_mcp_call_is_a_ledger_row_naming_its_server(kernel, script):
-    kernel.execute(configure({"time": time_entry()}))
+def test_an_mcp_call_is_a_ledger_row_naming_its_server(shared_kernel, script):
+    shared_kernel.execute(configure({"time": time_entry()}))
     script.add_tool_calls(("time__get_current_time", json.dumps({"timezone": "Asia/Tokyo"})))
     script.add_text("It is morning in Tokyo.")
 
-    run = kernel.execute("%%agent\nWhat time is it in Tokyo?")
+    run = shared_kernel.execute("%%agent\nWhat time is it in Tokyo?")
 
     assert run.status == "ok", run.text
     assert "🔌 MCP server started: `time`" in run.text
     assert '"timezone": "Asia/Tokyo"' in script.requests[1]["messages"][-1]["content"]
-    rows = kernel.execute(
+    rows = shared_kernel.execute(
         "import agent_magic\nprint(agent_magic.tool_calls()[['tool', 'server', 'decision', 'ok']].values.tolist())"
     )
     assert "[['time__get_current_time', 'time', 'auto', True]]" in rows.text
 
 
-def test_agent_mcp_and_agent_tools_list_the_servers_and_their_tools(kernel, script):
-    kernel.execute(configure({"time": time_entry(), "broken": {"command": "no-such-mcp-server"}}))
+def test_agent_mcp_and_agent_tools_list_the_servers_and_their_tools(shared_kernel, script):
+    shared_kernel.execute(configure({"time": time_entry(), "broken": {"command": "no-such-mcp-server"}}))
     script.add_text("hello")
-    kernel.execute("%%agent\nhi")
+    shared_kernel.execute("%%agent\nhi")
 
-    report = kernel.execute("%agent mcp").text
-    tools = kernel.execute("%agent tools").text
+    report = shared_kernel.execute("%agent mcp").text
+    tools = shared_kernel.execute("%agent tools").text
 
     assert "time           stdio running" in report and "broken         stdio failed 1×" in report
     assert "time__get_current_time           read-only       Get current time in a specific timezone" in report
@@ -132,36 +134,36 @@ def test_agent_mcp_and_agent_tools_list_the_servers_and_their_tools(kernel, scri
     assert listed == ["time__convert_time", "read-only", "[MCP time] Convert time between timezones"]
 
 
-def test_a_server_of_the_workspaces_mcp_json_waits_for_trust(kernel, script, workspace):
+def test_a_server_of_the_workspaces_mcp_json_waits_for_trust(shared_kernel, script, workspace):
     (workspace / ".mcp.json").write_text(json.dumps({"mcpServers": {"time": time_entry()}}))
     script.add_text("one")
     script.add_text("two")
 
-    first = kernel.execute("%%agent\nhi")
-    trusted = kernel.execute("%agent mcp --trust time")
-    second = kernel.execute("%%agent\nhi again")
+    first = shared_kernel.execute("%%agent\nhi")
+    trusted = shared_kernel.execute("%agent mcp --trust time")
+    second = shared_kernel.execute("%%agent\nhi again")
 
     assert "🔒 MCP server `time` of" in first.text and "%agent mcp --trust time" in first.text
     assert "Trusted time (" in trusted.text
     assert "🔌 MCP server started: `time`" in second.text
 
 
-def test_an_interrupted_mcp_call_is_cancelled_on_the_server(kernel, script, tmp_path):
-    kernel.execute(configure({"s": stdio_entry(MARK_DIR=str(tmp_path))}))
+def test_an_interrupted_mcp_call_is_cancelled_on_the_server(shared_kernel, script, tmp_path):
+    shared_kernel.execute(configure({"s": stdio_entry(MARK_DIR=str(tmp_path))}))
     script.add_tool_calls(("s__slow", json.dumps({"seconds": 120})))
 
-    run = kernel.execute("%%agent\nwait", on_message=Interrupter(shows("s__slow(seconds=120)")), timeout=60)
+    run = shared_kernel.execute("%%agent\nwait", on_message=Interrupter(shows("s__slow(seconds=120)")), timeout=60)
 
     assert "⏹ interrupted" in run.text and run.status == "error"
     wait_until(lambda: (tmp_path / "cancelled").exists(), 10, "the server's handler cancelled")
 
 
-def test_a_server_crashing_mid_call_fails_the_call_not_the_cell_and_comes_back(kernel, script):
-    kernel.execute(configure({"s": stdio_entry()}))
+def test_a_server_crashing_mid_call_fails_the_call_not_the_cell_and_comes_back(shared_kernel, script):
+    shared_kernel.execute(configure({"s": stdio_entry()}))
     script.add_tool_calls(("s__crash", "{}"))
     script.add_text("The warehouse server went away.")
 
-    run = kernel.execute("%%agent --approve s__crash\ncrash it")
+    run = shared_kernel.execute("%%agent --approve s__crash\ncrash it")
 
     assert run.status == "ok", run.text
     crashed = tool_payload(script.requests[1]["messages"][-1])
@@ -169,31 +171,31 @@ def test_a_server_crashing_mid_call_fails_the_call_not_the_cell_and_comes_back(k
     assert "fatal: lost the connection to the warehouse" in crashed["error_message"]
     assert "s__echo" not in json.dumps(script.requests[1]["tools"]), "its tools are withdrawn at once"
     script.add_text("ok")
-    kernel.execute("import time; time.sleep(1.1)")
-    assert "🔌 MCP server started: `s`" in kernel.execute("%%agent\nagain").text
+    shared_kernel.execute("import time; time.sleep(1.1)")
+    assert "🔌 MCP server started: `s`" in shared_kernel.execute("%%agent\nagain").text
 
 
-def test_reset_mcp_stops_the_servers_and_the_next_turn_starts_them_again(kernel, script):
-    kernel.execute(configure({"time": time_entry()}))
+def test_reset_mcp_stops_the_servers_and_the_next_turn_starts_them_again(shared_kernel, script):
+    shared_kernel.execute(configure({"time": time_entry()}))
     script.add_text("one")
-    kernel.execute("%%agent\nhi")
-    (group,) = server_groups(kernel).values()
+    shared_kernel.execute("%%agent\nhi")
+    (group,) = server_groups(shared_kernel).values()
 
-    reset = kernel.execute("%agent reset --mcp")
+    reset = shared_kernel.execute("%agent reset --mcp")
 
     assert "Stopped 1 MCP server; they start again with the next turn." in reset.text
     wait_until(lambda: not group_members(group), 10, "the server stopped")
     script.add_text("two")
-    assert "🔌 MCP server started: `time`" in kernel.execute("%%agent\nhi again").text
+    assert "🔌 MCP server started: `time`" in shared_kernel.execute("%%agent\nhi again").text
 
 
-def test_unloading_the_extension_stops_the_servers(kernel, script):
-    kernel.execute(configure({"time": time_entry()}))
+def test_unloading_the_extension_stops_the_servers(shared_kernel, script):
+    shared_kernel.execute(configure({"time": time_entry()}))
     script.add_text("one")
-    kernel.execute("%%agent\nhi")
-    (group,) = server_groups(kernel).values()
+    shared_kernel.execute("%%agent\nhi")
+    (group,) = server_groups(shared_kernel).values()
 
-    kernel.execute("%unload_ext agent_magic")
+    shared_kernel.execute("%unload_ext agent_magic")
 
     wait_until(lambda: not group_members(group), 10, "the server stopped")
 

@@ -39,26 +39,26 @@ def second_kernel(kernel, model_server, workspace, tmp_path):
         restarted.close()
 
 
-def test_two_named_sessions_are_kept_apart(kernel, script):
+def test_two_named_sessions_are_kept_apart(shared_kernel, script):
     for answer in ("A1", "B1", "A2", "B2"):
         script.add_text(answer)
 
-    kernel.execute("%%agent --session alpha\nfirst for alpha")
-    kernel.execute("%%agent --session beta\nfirst for beta")
-    kernel.execute("%%agent --session alpha\nsecond for alpha")
-    run = kernel.execute("%%agent --session beta\nsecond for beta")
+    shared_kernel.execute("%%agent --session alpha\nfirst for alpha")
+    shared_kernel.execute("%%agent --session beta\nfirst for beta")
+    shared_kernel.execute("%%agent --session alpha\nsecond for alpha")
+    run = shared_kernel.execute("%%agent --session beta\nsecond for beta")
 
     assert run.status == "ok", run.text
     assert user_messages(script.requests[2]) == ["first for alpha", "second for alpha"]
     assert user_messages(script.requests[3]) == ["first for beta", "second for beta"]
 
 
-def test_cells_without_a_session_option_use_the_session_switched_to(kernel, script):
+def test_cells_without_a_session_option_use_the_session_switched_to(shared_kernel, script):
     script.add_text("one")
     script.add_text("two")
-    kernel.execute("%%agent --session eda\nlook at the data")
-    switched = kernel.execute("%agent session default")
-    kernel.execute("%%agent\nunrelated question")
+    shared_kernel.execute("%%agent --session eda\nlook at the data")
+    switched = shared_kernel.execute("%agent session default")
+    shared_kernel.execute("%%agent\nunrelated question")
 
     assert "session 'default'" in switched.text
     assert user_messages(script.requests[1]) == ["unrelated question"]
@@ -110,28 +110,28 @@ def test_a_resumed_session_keeps_its_spending_for_the_session_budget(kernel, scr
     assert "session" in run.text and "500" in run.text
 
 
-def test_fork_copies_the_conversation_and_leaves_the_original_as_it_was(kernel, script):
+def test_fork_copies_the_conversation_and_leaves_the_original_as_it_was(shared_kernel, script):
     for answer in ("base answer", "fork answer", "main answer"):
         script.add_text(answer)
-    kernel.execute("%%agent --session main\nshared start")
+    shared_kernel.execute("%%agent --session main\nshared start")
 
-    forked = kernel.execute("%agent fork experiment")
-    kernel.execute("%%agent\ntry another direction")
-    kernel.execute("%%agent --session main\ncontinue the first direction")
+    forked = shared_kernel.execute("%agent fork experiment")
+    shared_kernel.execute("%%agent\ntry another direction")
+    shared_kernel.execute("%%agent --session main\ncontinue the first direction")
 
     assert forked.status == "ok" and "forked" in forked.text, forked.text
     assert user_messages(script.requests[1]) == ["shared start", "try another direction"]
     assert user_messages(script.requests[2]) == ["shared start", "continue the first direction"]
 
 
-def test_sessions_lists_each_conversation_with_turns_tokens_and_cost(kernel, script):
+def test_sessions_lists_each_conversation_with_turns_tokens_and_cost(shared_kernel, script):
     script.add_text("x", usage=(100, 20))
     script.add_text("y", usage=(50, 10))
-    kernel.execute("%%agent --session alpha\none")
-    kernel.execute("%%agent --session beta\ntwo")
+    shared_kernel.execute("%%agent --session alpha\none")
+    shared_kernel.execute("%%agent --session beta\ntwo")
 
-    listed = kernel.execute("%agent sessions")
-    frame = kernel.execute(
+    listed = shared_kernel.execute("%agent sessions")
+    frame = shared_kernel.execute(
         "import agent_magic\n"
         "f = agent_magic.sessions()\n"
         "print(f[['name', 'current', 'turns', 'tokens']].to_dict('records'))"
@@ -144,39 +144,39 @@ def test_sessions_lists_each_conversation_with_turns_tokens_and_cost(kernel, scr
     assert {"name": "alpha", "current": False, "turns": 1, "tokens": 120} in records
 
 
-def test_a_session_name_that_is_not_valid_is_refused_in_one_line(kernel, script):
-    run = kernel.execute("%%agent --session '../etc'\nhello")
+def test_a_session_name_that_is_not_valid_is_refused_in_one_line(shared_kernel, script):
+    run = shared_kernel.execute("%%agent --session '../etc'\nhello")
 
     assert run.status == "error"
     assert "not a valid session name" in run.text
     assert "Traceback" not in run.text and not script.requests
 
 
-def test_resuming_a_name_the_ledger_does_not_have_says_so_in_one_line(kernel):
-    run = kernel.execute("%agent resume nothing-here")
+def test_resuming_a_name_the_ledger_does_not_have_says_so_in_one_line(shared_kernel):
+    run = shared_kernel.execute("%agent resume nothing-here")
 
     assert run.status == "error"
     assert "no earlier session named 'nothing-here'" in run.text
     assert "Traceback" not in run.text
 
 
-def test_forking_onto_an_existing_name_is_refused(kernel, script):
+def test_forking_onto_an_existing_name_is_refused(shared_kernel, script):
     script.add_text("x")
-    kernel.execute("%%agent --session taken\nhello")
-    kernel.execute("%agent session default")
+    shared_kernel.execute("%%agent --session taken\nhello")
+    shared_kernel.execute("%agent session default")
 
-    run = kernel.execute("%agent fork taken")
+    run = shared_kernel.execute("%agent fork taken")
 
     assert run.status == "error"
     assert "exists already" in run.text
 
 
-def test_history_names_the_current_session(kernel, script):
+def test_history_names_the_current_session(shared_kernel, script):
     script.add_tool_calls(("list_variables", json.dumps({})))
     script.add_text("nothing defined")
-    kernel.execute("%%agent --session eda\nwhat variables are there?")
+    shared_kernel.execute("%%agent --session eda\nwhat variables are there?")
 
-    run = kernel.execute("%agent history")
+    run = shared_kernel.execute("%agent history")
 
     assert "Session 'eda'" in run.text
     assert "list_variables" in run.text

@@ -151,11 +151,11 @@ def test_an_alias_to_a_model_no_source_prices_is_refused_when_set():
 
 
 @pytest.mark.kernel
-def test_agent_config_says_which_source_prices_the_model(kernel):
-    kernel.execute('%config AgentMagic.base_url = "https://api.anthropic.com/v1"')
-    kernel.execute('%config AgentMagic.model = "claude-sonnet-4-5"')
+def test_agent_config_says_which_source_prices_the_model(shared_kernel):
+    shared_kernel.execute('%config AgentMagic.base_url = "https://api.anthropic.com/v1"')
+    shared_kernel.execute('%config AgentMagic.model = "claude-sonnet-4-5"')
 
-    shown = kernel.execute("%agent config").text
+    shown = shared_kernel.execute("%agent config").text
 
     (line,) = [line for line in shown.splitlines() if line.startswith("price of model")]
     assert line.split(None, 3)[3].startswith(
@@ -165,10 +165,10 @@ def test_agent_config_says_which_source_prices_the_model(kernel):
 
 
 @pytest.mark.kernel
-def test_a_model_call_is_priced_from_genai_prices_in_the_ledger(kernel, script):
+def test_a_model_call_is_priced_from_genai_prices_in_the_ledger(shared_kernel, script):
     script.add_text("Hello.", usage=(1000, 200))
 
-    assert kernel.execute("%%agent --model gpt-4.1-mini\nsay hello").status == "ok"
+    assert shared_kernel.execute("%%agent --model gpt-4.1-mini\nsay hello").status == "ok"
 
-    row = kernel.execute("import agent_magic\nprint(agent_magic.usage()['cost_usd'].iloc[0])").text
+    row = shared_kernel.execute("import agent_magic\nprint(agent_magic.usage()['cost_usd'].iloc[0])").text
     assert float(row) == pytest.approx((1000 * 0.4 + 200 * 1.6) / M)

@@ -1,5 +1,6 @@
 """Prompt injection: a file full of instructions reaches the model framed as untrusted data, and the
-destructive calls a fooled model then asks for never run without approval."""
+destructive calls a fooled model then asks for never run without approval. The loop is driven in memory
+by a scripted model; the last test runs the same attack in a real kernel against the loopback server."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
+from scripted_model import ScriptedModel
 
 from agent_magic.contracts import ApprovalDecision, TurnSettings
 from agent_magic.events import ApprovalRequested, DecidedBy, Decision, ToolCallStarted, ToolFinished
-from agent_magic.llm.client import EndpointSettings, ModelClient
 from agent_magic.session import Session
 from agent_magic.tools.builtins import builtin_tools
 from agent_magic.tools.context import ToolContext
@@ -36,19 +37,23 @@ FOOLED_CALLS = [
 
 
 @pytest.fixture
+def model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+@pytest.fixture
 def poisoned_workspace(workspace: Path) -> Path:
     (workspace / "report.txt").write_text(INJECTED)
     (workspace / "sales.csv").write_text("region,units\nnorth,1\n")
     return workspace
 
 
-def run_poisoned_turn(model_server, script, workspace, approver=None):
-    script.add_tool_calls(("read_file", json.dumps({"path": "report.txt"})))
-    script.add_tool_calls(*[(name, json.dumps(args)) for name, args in FOOLED_CALLS])
-    script.add_text("Done.")
-    client = ModelClient(EndpointSettings(model="m", base_url=model_server.base_url, api_key="k"))
+def run_poisoned_turn(model: ScriptedModel, workspace: Path, approver=None) -> list:
+    model.add_tool_calls(("read_file", json.dumps({"path": "report.txt"})))
+    model.add_tool_calls(*[(name, json.dumps(args)) for name, args in FOOLED_CALLS])
+    model.add_text("Done.")
     session = Session(
-        client_for=lambda model: client,
+        client_for=lambda name: model,
         tools=ToolRegistry(builtin_tools()),
         context=ToolContext(workspace, {}),
     )
@@ -66,9 +71,9 @@ def assert_nothing_destructive_happened(workspace: Path) -> None:
     assert not (workspace / "notes.txt").exists()
 
 
-def test_the_injected_file_reaches_the_model_as_labelled_untrusted_data(model_server, script, poisoned_workspace):
-    run_poisoned_turn(model_server, script, poisoned_workspace)
-    messages = script.requests[1]["messages"]
+def test_the_injected_file_reaches_the_model_as_labelled_untrusted_data(model, poisoned_workspace):
+    run_poisoned_turn(model, poisoned_workspace)
+    messages, _tools = model.requests[1]
     assert UNTRUSTED_DATA_RULE in messages[0]["content"]
     framed = messages[-1]["content"]
     assert framed.startswith('<tool_output tool="read_file" trust="untrusted">')
@@ -76,8 +81,8 @@ def test_the_injected_file_reaches_the_model_as_labelled_untrusted_data(model_se
     assert "ignore all previous instructions" in framed
 
 
-def test_without_an_approver_no_destructive_call_runs(model_server, script, poisoned_workspace):
-    events = run_poisoned_turn(model_server, script, poisoned_workspace)
+def test_without_an_approver_no_destructive_call_runs(model, poisoned_workspace):
+    events = run_poisoned_turn(model, poisoned_workspace)
     finished = {e.call.name: e for e in events if isinstance(e, ToolFinished)}
     for name, _ in FOOLED_CALLS:
         assert finished[name].error_code == "approval_required"
@@ -86,7 +91,7 @@ def test_without_an_approver_no_destructive_call_runs(model_server, script, pois
     assert_nothing_destructive_happened(poisoned_workspace)
 
 
-def test_every_destructive_call_is_put_to_the_approver_and_a_denial_stops_it(model_server, script, poisoned_workspace):
+def test_every_destructive_call_is_put_to_the_approver_and_a_denial_stops_it(model, poisoned_workspace):
     asked: list[str] = []
 
     class DenyAll:
@@ -97,7 +102,7 @@ def test_every_destructive_call_is_put_to_the_approver_and_a_denial_stops_it(mod
             asked.append(call.name)
             return ApprovalDecision(Decision.DENIED, DecidedBy.RULE, "looks injected")
 
-    events = run_poisoned_turn(model_server, script, poisoned_workspace, approver=DenyAll())
+    events = run_poisoned_turn(model, poisoned_workspace, approver=DenyAll())
     assert asked == [name for name, _ in FOOLED_CALLS]
     assert [e.call.name for e in events if isinstance(e, ApprovalRequested)] == asked
     assert all(e.error_code == "denied" for e in events if isinstance(e, ToolFinished) and e.call.name in asked)

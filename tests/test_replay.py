@@ -379,3 +379,49 @@ def test_an_export_keeps_what_the_file_had_and_never_writes_an_empty_file(tmp_pa
     assert (done.path, done.written, done.kept) == (path, 1, 1)
     assert [r.text for r in read_replay_file(path)] == ["earlier", "new answer"]
     assert library.export(replace=True).kept == 0 and [r.text for r in read_replay_file(path)] == ["new answer"]
+
+
+def test_a_compacted_conversation_replays_whole_summaries_included(tmp_path, workspace):
+    from scripted_model import Reply
+
+    from agent_magic.conversation.compaction import COMPACTION_PROMPT, CompactionPolicy, Compactor
+    from agent_magic.events import SummaryWritten
+    from agent_magic.llm.context_windows import ContextWindows
+
+    def answering(request) -> Reply:
+        messages, _tools = request
+        if messages[0]["content"].startswith(COMPACTION_PROMPT.splitlines()[0]):
+            return Reply(text="summary: the user asked many questions", usage=None)
+        return Reply(text="A long answer with all the details. " * 40, usage=None)
+
+    def conversation(model, store: LedgerStore) -> list:
+        compactor = Compactor(ContextWindows({"m": 2_000}), CompactionPolicy(threshold=0.8, keep_turns=2))
+        session = Session(
+            client_for=lambda name: model, tools=ToolRegistry([]), context=ToolContext(workspace), compactor=compactor
+        )
+        recorder = ReplayRecorder(lambda: store)
+
+        async def run():
+            events = []
+            for number in range(6):
+                async for event in session.run_turn(f"question {number}", TurnSettings(model="m")):
+                    recorder.handle(event)
+                    events.append(event)
+            return events
+
+        return asyncio.run(run())
+
+    store = LedgerStore(tmp_path / "home")
+    live = ScriptedModel(otherwise=answering)
+    first = conversation(live, store)
+    assert any(isinstance(e, SummaryWritten) for e in first), "the conversation was compacted"
+
+    library = Book(*(find_recording(store, RequestFingerprint.of("m", m, t, None).key) for m, t in live.requests))
+    replayed = conversation(ReplayModel("m", library, live=None), LedgerStore(tmp_path / "other"))
+
+    def answers(events):
+        return [(type(e).__name__, e.text) for e in events if isinstance(e, AssistantMessage | SummaryWritten)]
+
+    assert answers(replayed) == answers(first)
+    assert all(e.replayed for e in replayed if isinstance(e, AssistantMessage | SummaryWritten))
+    assert all(e.state is TurnState.COMPLETED for e in replayed if isinstance(e, TurnEnded))

@@ -61,16 +61,16 @@ def run_the_analysis(kernel) -> list:
 # -- answers into variables --------------------------------------------------------------------------------
 
 
-def test_o_binds_the_final_answer_text_and_the_cell_still_shows_it(kernel, script):
+def test_o_binds_the_final_answer_text_and_the_cell_still_shows_it(shared_kernel, script):
     script.add_tool_calls(("inspect_variable", json.dumps({"name": "x"})))
     script.add_text("x is **three**.")
-    kernel.execute("x = 3")
+    shared_kernel.execute("x = 3")
 
-    run = kernel.execute("%%agent -o answer\nWhat is x?")
+    run = shared_kernel.execute("%%agent -o answer\nWhat is x?")
 
     assert run.status == "ok", run.text
     assert "x is **three**." in run.text
-    assert value(kernel, "answer") == "x is **three**.", "the answer without the tool card"
+    assert value(shared_kernel, "answer") == "x is **three**.", "the answer without the tool card"
 
 
 @pytest.mark.parametrize(
@@ -83,63 +83,63 @@ def test_o_binds_the_final_answer_text_and_the_cell_still_shows_it(kernel, scrip
         ("--schema City", "--schema City needs -o NAME"),
     ],
 )
-def test_bad_output_options_are_one_line_and_nothing_is_sent(kernel, script, line, message):
-    kernel.execute(SETUP)
-    run = kernel.execute(f"%%agent {line}\nWhich city is the capital of Norway?")
+def test_bad_output_options_are_one_line_and_nothing_is_sent(shared_kernel, script, line, message):
+    shared_kernel.execute(SETUP)
+    run = shared_kernel.execute(f"%%agent {line}\nWhich city is the capital of Norway?")
     assert message in one_line_error(run)
     assert script.requests == []
 
 
-def test_schema_binds_the_validated_instance_and_asks_for_strict_json(kernel, script):
+def test_schema_binds_the_validated_instance_and_asks_for_strict_json(shared_kernel, script):
     script.add_text('{"name": "Oslo", "population": 709000}')
-    kernel.execute(SETUP)
+    shared_kernel.execute(SETUP)
 
-    run = kernel.execute(CITY)
+    run = shared_kernel.execute(CITY)
 
     assert run.status == "ok", run.text
-    assert value(kernel, "[type(city).__name__, city.name, city.population]") == ["City", "Oslo", 709000]
+    assert value(shared_kernel, "[type(city).__name__, city.name, city.population]") == ["City", "Oslo", 709000]
     request = script.requests[0]
     assert request["response_format"]["json_schema"]["strict"] is True
     assert "JSON schema named City" in request["messages"][0]["content"], "the schema is in the instructions too"
 
 
-def test_schema_repair_round_shows_the_validation_error_and_binds_the_fixed_answer(kernel, script):
+def test_schema_repair_round_shows_the_validation_error_and_binds_the_fixed_answer(shared_kernel, script):
     script.add_text('{"name": "Oslo", "population": "about 700k"}')
     script.add_text('{"name": "Oslo", "population": 709000}')
-    kernel.execute(SETUP)
+    shared_kernel.execute(SETUP)
 
-    run = kernel.execute(CITY)
+    run = shared_kernel.execute(CITY)
 
     assert run.status == "ok", run.text
     assert "⟳ the answer does not match `City` (population: Input should be a valid integer" in run.text
     repair = script.requests[1]["messages"][-1]
     assert repair["role"] == "user" and '(got "about 700k")' in repair["content"]
-    assert value(kernel, "city.population") == 709000
+    assert value(shared_kernel, "city.population") == 709000
 
 
-def test_schema_still_invalid_fails_in_one_line_leaves_the_name_unbound_and_keeps_the_raw_text(kernel, script):
+def test_schema_still_invalid_fails_in_one_line_leaves_the_name_unbound_and_keeps_the_raw_text(shared_kernel, script):
     script.add_text('{"name": "Oslo"}')
     script.add_text("Oslo, with roughly 709k people.")
-    kernel.execute(SETUP)
+    shared_kernel.execute(SETUP)
 
-    message = one_line_error(kernel.execute(CITY))
+    message = one_line_error(shared_kernel.execute(CITY))
 
     assert message.startswith("the answer does not match City even after a repair round (the answer is not JSON")
     assert message.endswith("`city` was not bound (details: %agent last-error)")
-    assert value(kernel, "'city' in globals()") is False
-    assert "Oslo, with roughly 709k people." in kernel.execute("%agent last-error").text
+    assert value(shared_kernel, "'city' in globals()") is False
+    assert "Oslo, with roughly 709k people." in shared_kernel.execute("%agent last-error").text
 
 
 # -- provenance and the estimate ----------------------------------------------------------------------------
 
 
-def test_the_final_output_of_an_agent_cell_carries_its_provenance(kernel, script):
+def test_the_final_output_of_an_agent_cell_carries_its_provenance(shared_kernel, script):
     script.add_tool_calls(("inspect_variable", json.dumps({"name": "x"})))
     script.add_text("x is 3.", usage=(100, 20))
-    kernel.execute(PRICE)
-    kernel.execute("x = 3")
+    shared_kernel.execute(PRICE)
+    shared_kernel.execute("x = 3")
 
-    run = kernel.execute("%%agent -o answer\nWhat is x?", cell_id="cell-7")
+    run = shared_kernel.execute("%%agent -o answer\nWhat is x?", cell_id="cell-7")
 
     records = [o["metadata"]["agent_magic"] for o in run.outputs if "agent_magic" in o.get("metadata", {})]
     (record,) = records
@@ -151,48 +151,52 @@ def test_the_final_output_of_an_agent_cell_carries_its_provenance(kernel, script
     assert run.outputs[-1]["metadata"]["agent_magic"] == record, "on the turn's final output"
 
 
-def test_estimate_sends_nothing_and_says_no_price_for_an_unpriced_model(kernel, script):
-    run = kernel.execute("%%agent --estimate\nSummarise df in three bullet points")
+def test_estimate_sends_nothing_and_says_no_price_for_an_unpriced_model(shared_kernel, script):
+    run = shared_kernel.execute("%%agent --estimate\nSummarise df in three bullet points")
 
     assert run.status == "ok", run.text
     assert script.requests == []
     assert "Estimate of the next call to test-model (nothing was sent)" in run.text
     assert "no price for test-model" in run.text and "$0" not in run.text
     assert "a rule of thumb: no recorded call of test-model" in run.text
-    assert value(kernel, "len(get_ipython().magics_manager.registry['AgentMagics'].runtime.session.messages)") == 0
+    assert (
+        value(shared_kernel, "len(get_ipython().magics_manager.registry['AgentMagics'].runtime.session.messages)") == 0
+    )
 
 
-def test_estimate_calibrates_on_recorded_calls_and_prices_the_range(kernel, script):
+def test_estimate_calibrates_on_recorded_calls_and_prices_the_range(shared_kernel, script):
     script.add_text("Hello.", usage=(400, 10))
-    kernel.execute(PRICE)
-    kernel.execute("%%agent\nhello")
+    shared_kernel.execute(PRICE)
+    shared_kernel.execute("%%agent\nhello")
 
-    run = kernel.execute("%%agent --estimate\nhello again")
+    run = shared_kernel.execute("%%agent --estimate\nhello again")
 
     assert "calibrated on 1 recorded call of test-model in the ledger" in run.text
     assert "with up to 4,096 output tokens" in run.text
     assert len(script.requests) == 1
 
 
-def test_estimate_of_another_session_is_one_line_and_switches_nothing(kernel, script):
-    run = kernel.execute("%%agent --estimate --session other\nhello")
+def test_estimate_of_another_session_is_one_line_and_switches_nothing(shared_kernel, script):
+    run = shared_kernel.execute("%%agent --estimate --session other\nhello")
 
     assert one_line_error(run).startswith("--estimate previews the current conversation (default)")
     runtime = "get_ipython().magics_manager.registry['AgentMagics'].runtime"
-    assert value(kernel, f"{runtime}.conversations.current_name") == "default"
+    assert value(shared_kernel, f"{runtime}.conversations.current_name") == "default"
     assert script.requests == []
 
 
-def test_estimate_counts_the_tools_of_the_mcp_servers_it_starts(kernel, script):
+def test_estimate_counts_the_tools_of_the_mcp_servers_it_starts(shared_kernel, script):
     def tools_offered(run) -> int:
         (line,) = [line for line in run.text.splitlines() if line.strip().startswith("tools (")]
         return int(line.split("(", 1)[1].split(")", 1)[0])
 
-    builtin = tools_offered(kernel.execute("%%agent --estimate\nWhat time is it?"))
-    kernel.execute("%config AgentMagic.mcp_startup_timeout = 120")  # the machine may be busy: not under test here
-    kernel.execute(f"%config AgentMagic.mcp_servers = {{'time': {time_entry()!r}}}")
+    builtin = tools_offered(shared_kernel.execute("%%agent --estimate\nWhat time is it?"))
+    shared_kernel.execute(
+        "%config AgentMagic.mcp_startup_timeout = 120"
+    )  # the machine may be busy: not under test here
+    shared_kernel.execute(f"%config AgentMagic.mcp_servers = {{'time': {time_entry()!r}}}")
 
-    run = kernel.execute("%%agent --estimate\nWhat time is it?")
+    run = shared_kernel.execute("%%agent --estimate\nWhat time is it?")
 
     assert run.status == "ok", run.text
     assert tools_offered(run) == builtin + 2, f"the time server's get_current_time and convert_time: {run.text}"
@@ -217,15 +221,15 @@ def replay_kernel(workspace: Path, tmp_path: Path, mode: str, home: str = "repla
 
 
 def test_replay_round_trip_answers_with_no_request_and_rebuilds_the_same_state(
-    kernel, script, model_server, workspace, tmp_path
+    shared_kernel, script, model_server, workspace, tmp_path
 ):
     script_the_analysis(script)
-    live = run_the_analysis(kernel)
+    live = run_the_analysis(shared_kernel)
     assert all(run.status == "ok" for run in live), [run.text for run in live]
-    exported = kernel.execute("%agent replay export")
+    exported = shared_kernel.execute("%agent replay export")
     assert "Wrote 3 recorded model calls to" in exported.text
     assert (workspace / "agent-replay.jsonl").is_file()
-    live_state = value(kernel, "[summary, city.model_dump(), df.total.tolist()]")
+    live_state = value(shared_kernel, "[summary, city.model_dump(), df.total.tolist()]")
     sent = model_server.request_count
 
     replay = replay_kernel(workspace, tmp_path, "strict")
@@ -252,16 +256,18 @@ def test_replay_round_trip_answers_with_no_request_and_rebuilds_the_same_state(
         replay.close()
 
 
-def test_auto_replay_calls_the_model_for_what_was_not_recorded(kernel, script, model_server, workspace, tmp_path):
+def test_auto_replay_calls_the_model_for_what_was_not_recorded(
+    shared_kernel, script, model_server, workspace, tmp_path
+):
     script.add_text("Recorded.")
-    kernel.execute("%%agent\nfirst question")
-    kernel.execute("%agent replay export")
-    kernel.execute("%agent reset")
-    kernel.execute("%config AgentMagic.replay = 'auto'")
+    shared_kernel.execute("%%agent\nfirst question")
+    shared_kernel.execute("%agent replay export")
+    shared_kernel.execute("%agent reset")
+    shared_kernel.execute("%config AgentMagic.replay = 'auto'")
     script.add_text("Live.")
 
-    again = kernel.execute("%%agent\nfirst question")
-    other = kernel.execute("%%agent\nsecond question")
+    again = shared_kernel.execute("%%agent\nfirst question")
+    other = shared_kernel.execute("%%agent\nsecond question")
 
     assert "Recorded." in again.text and "↺ replayed" in again.text
     assert "Live." in other.text and "↺ replayed" not in other.text
@@ -279,53 +285,55 @@ def test_a_damaged_replay_file_fails_the_cell_in_one_line_and_sends_nothing(work
         replay.close()
 
 
-def test_replay_status_lists_the_files_it_reads(kernel, script, workspace):
+def test_replay_status_lists_the_files_it_reads(shared_kernel, script, workspace):
     script.add_text("Hi.")
-    kernel.execute("%%agent\nhello")
-    kernel.execute("%agent replay export mine.agent-replay.jsonl")
-    status = kernel.execute("%agent replay status").text
+    shared_kernel.execute("%%agent\nhello")
+    shared_kernel.execute("%agent replay export mine.agent-replay.jsonl")
+    status = shared_kernel.execute("%agent replay status").text
     assert "replay: off" in status and "mine.agent-replay.jsonl: 1 recorded calls" in status
 
 
 # -- the code run_python ran ---------------------------------------------------------------------------------
 
 
-def test_agent_cells_prints_the_turns_code_and_offers_it_as_the_next_cell(kernel, script):
+def test_agent_cells_prints_the_turns_code_and_offers_it_as_the_next_cell(shared_kernel, script):
     script.add_tool_calls(("run_python", json.dumps({"code": "y = 21 * 2"})))
     script.add_text("y is 42.")
-    kernel.execute("%%agent --approve run_python\nset y", cell_id="agent-cell")
+    shared_kernel.execute("%%agent --approve run_python\nset y", cell_id="agent-cell")
 
-    run = kernel.execute("%agent cells")
+    run = shared_kernel.execute("%agent cells")
 
     assert run.status == "ok"
-    turn = value(kernel, "get_ipython().magics_manager.registry['AgentMagics'].runtime.code_history.last().turn_id")
+    turn = value(
+        shared_kernel, "get_ipython().magics_manager.registry['AgentMagics'].runtime.code_history.last().turn_id"
+    )
     assert run.text.strip().splitlines() == [f"%%agent_code --turn {turn} --cell agent-cell", "y = 21 * 2"]
     (payload,) = [p for p in run.reply["content"]["payload"] if p["source"] == "set_next_input"]
     assert payload["text"].endswith("y = 21 * 2")
 
 
-def test_an_agent_code_cell_does_not_run_the_agents_code_twice_but_runs_an_edit(kernel, script):
+def test_an_agent_code_cell_does_not_run_the_agents_code_twice_but_runs_an_edit(shared_kernel, script):
     script.add_tool_calls(("run_python", json.dumps({"code": "counter = counter + 1"})))
     script.add_text("Incremented.")
-    kernel.execute("counter = 0")
-    kernel.execute("%%agent --approve run_python\nincrement counter", cell_id="agent-cell")
-    header = kernel.execute("%agent cells").text.strip().splitlines()[0]
+    shared_kernel.execute("counter = 0")
+    shared_kernel.execute("%%agent --approve run_python\nincrement counter", cell_id="agent-cell")
+    header = shared_kernel.execute("%agent cells").text.strip().splitlines()[0]
 
-    again = kernel.execute(f"{header}\ncounter = counter + 1")
-    edited = kernel.execute(f"{header}\ncounter = counter + 10")
+    again = shared_kernel.execute(f"{header}\ncounter = counter + 1")
+    edited = shared_kernel.execute(f"{header}\ncounter = counter + 10")
 
     assert "↷ not run: the agent already ran this code in this kernel" in again.text
-    assert edited.status == "ok" and value(kernel, "counter") == 11
+    assert edited.status == "ok" and value(shared_kernel, "counter") == 11
 
 
-def test_a_connected_companion_is_sent_the_cells_to_insert(kernel, script):
+def test_a_connected_companion_is_sent_the_cells_to_insert(shared_kernel, script):
     from lab.test_lab_comm import comm_data, open_frontend_comm
 
-    comm_id, _ = open_frontend_comm(kernel)
+    comm_id, _ = open_frontend_comm(shared_kernel)
     script.add_tool_calls(("run_python", json.dumps({"code": "z = 1"})), ("run_python", json.dumps({"code": "w = 2"})))
     script.add_text("Done.")
 
-    run = kernel.execute("%%agent --approve run_python\nset z and w", cell_id="agent-cell")
+    run = shared_kernel.execute("%%agent --approve run_python\nset z and w", cell_id="agent-cell")
 
     (message,) = [m for m in comm_data(run, comm_id) if m["type"] == "insert_cells"]
     assert message["cell_id"] == "agent-cell" and message["v"] == lab_protocol.SCHEMA_VERSION
@@ -334,14 +342,14 @@ def test_a_connected_companion_is_sent_the_cells_to_insert(kernel, script):
     assert all(cell["metadata"]["tags"] == ["agent-magic"] for cell in message["cells"])
 
 
-def test_code_cells_off_sends_no_cells(kernel, script):
+def test_code_cells_off_sends_no_cells(shared_kernel, script):
     from lab.test_lab_comm import comm_data, open_frontend_comm
 
-    comm_id, _ = open_frontend_comm(kernel)
-    kernel.execute("%config AgentMagic.code_cells = 'off'")
+    comm_id, _ = open_frontend_comm(shared_kernel)
+    shared_kernel.execute("%config AgentMagic.code_cells = 'off'")
     script.add_tool_calls(("run_python", json.dumps({"code": "z = 1"})))
     script.add_text("Done.")
 
-    run = kernel.execute("%%agent --approve run_python\nset z", cell_id="agent-cell")
+    run = shared_kernel.execute("%%agent --approve run_python\nset z", cell_id="agent-cell")
 
     assert [m for m in comm_data(run, comm_id) if m["type"] == "insert_cells"] == []

@@ -65,18 +65,18 @@ def run_with_pings(kernel, code: str, record_property, name: str, **kw):
     return run
 
 
-def test_kernel_info_is_answered_while_the_guard_parses_a_long_command(kernel, script, record_property):
+def test_kernel_info_is_answered_while_the_guard_parses_a_long_command(shared_kernel, script, record_property):
     script.add_tool_calls(("run_shell", json.dumps({"command": LONG_COMMAND})))
     script.add_text("Ran.")
-    run = run_with_pings(kernel, "%%agent --approve run_shell\ngo", record_property, "guard")
+    run = run_with_pings(shared_kernel, "%%agent --approve run_shell\ngo", record_property, "guard")
     assert run.status == "ok" and "Ran." in run.text
 
 
-def test_kernel_info_is_answered_during_a_hostile_regex_search(kernel, script, workspace, record_property):
+def test_kernel_info_is_answered_during_a_hostile_regex_search(shared_kernel, script, workspace, record_property):
     (workspace / "big.txt").write_text(("a" * 50_000 + "!\n") * 90)  # ~4.5 MB of near-misses
     script.add_tool_calls(("search_files", json.dumps({"query": HOSTILE_REGEX, "regex": True})))
     script.add_text("Searched.")
-    run = run_with_pings(kernel, "%%agent\nsearch", record_property, "regex")
+    run = run_with_pings(shared_kernel, "%%agent\nsearch", record_property, "regex")
     assert run.status == "ok" and "Searched." in run.text
 
 

@@ -2,6 +2,8 @@
 (OTLP over HTTP and gRPC, queried over its REST API) and the Rotel collector for metrics.
 
 Each test's kernel runs as its own JupyterHub user, so the metrics of one test never mix with another's.
+Most tests share one kernel, reset before each; those that change how the exporters are set up (once per
+process) or set a global tracer provider start their own.
 """
 
 from __future__ import annotations
@@ -51,24 +53,31 @@ def user() -> str:
 
 
 @pytest.fixture
-def start_kernel(model_server, workspace: Path, tmp_path: Path, phoenix, rotel, user):
-    """Start a kernel exporting to Phoenix (traces) and Rotel (metrics); `env` overrides or removes (None)."""
+def kernel_env(kernel_env: dict[str, str], phoenix: PhoenixServer, rotel: RotelCollector, user: str) -> dict[str, str]:
+    """The test's kernel exports to Phoenix (traces) and Rotel (metrics), as the test's own user."""
+    return {
+        **kernel_env,
+        "AGENT_MAGIC_TELEMETRY": "otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{phoenix.http_endpoint}/v1/traces",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{rotel.http_endpoint}/v1/metrics",
+        "OTEL_RESOURCE_ATTRIBUTES": f"openinference.project.name={PROJECT}",
+        "OTEL_SERVICE_NAME": "notebook-tests",
+        "JUPYTERHUB_USER": user,
+    }
+
+
+@pytest.fixture
+def start_kernel(request: pytest.FixtureRequest, kernel_env: dict[str, str], workspace: Path):
+    """A kernel exporting to Phoenix and Rotel: the module's shared kernel, reset for the test; or a kernel
+    of the test's own with `fresh=True` (for state no reset undoes, such as a global tracer provider) or
+    with `env` overrides or removals (None): the exporters are set up from the environment once per process.
+    """
     kernels: list[RealKernel] = []
 
-    def start(**env: str | None) -> RealKernel:
-        base = {
-            "OPENAI_BASE_URL": model_server.base_url,
-            "OPENAI_API_KEY": "sk-test-not-a-real-key",
-            "AGENT_MAGIC_HOME": str(tmp_path / ".agent"),
-            "AGENT_MAGIC_DEMO_DELAY": "0",
-            "AGENT_MAGIC_MODEL": "test-model",
-            "AGENT_MAGIC_TELEMETRY": "otlp",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{phoenix.http_endpoint}/v1/traces",
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{rotel.http_endpoint}/v1/metrics",
-            "OTEL_RESOURCE_ATTRIBUTES": f"openinference.project.name={PROJECT}",
-            "OTEL_SERVICE_NAME": "notebook-tests",
-            "JUPYTERHUB_USER": user,
-        }
+    def start(*, fresh: bool = False, **env: str | None) -> RealKernel:
+        if not fresh and not env:
+            return request.getfixturevalue("shared_kernel")
+        base = dict(kernel_env)
         for key, value in env.items():
             if value is None:
                 base.pop(key, None)
@@ -206,7 +215,9 @@ def test_content_is_exported_when_enabled_with_secrets_masked(start_kernel, scri
     (workspace / "notes.txt").write_text(f"token={secret}")
     script.add_tool_calls(("read_file", '{"path": "notes.txt"}'))
     script.add_text(f"The token is {secret}.")
-    kernel = start_kernel(SERVICE_API_TOKEN=secret)
+    kernel = start_kernel()
+    # Secrets are read from the environment at each call: setting one in the running kernel is enough.
+    kernel.execute(f"import os\nos.environ['SERVICE_API_TOKEN'] = {secret!r}")
     kernel.execute("%config AgentMagic.telemetry_content = True")
 
     kernel.execute(f"%%agent\nis {secret} in notes.txt?")
@@ -297,7 +308,7 @@ def test_spans_export_over_grpc_when_the_protocol_says_so(start_kernel, script, 
 
 def test_a_global_tracer_provider_set_by_the_user_is_used_and_keeps_the_ledger_trace_id(start_kernel, script, phoenix):
     script.add_text("Through your provider.")
-    kernel = start_kernel()
+    kernel = start_kernel(fresh=True)
     setup = kernel.execute(
         "from opentelemetry import trace\n"
         "from opentelemetry.sdk.resources import Resource\n"

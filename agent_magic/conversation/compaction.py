@@ -69,6 +69,8 @@ class CompactionRequest:
 class SummaryCallStarting:
     """A summary request is about to be sent (the session runs its guards and says so)."""
 
+    request: list[dict[str, Any]]
+
 
 @dataclass(frozen=True)
 class SummaryCall:
@@ -316,7 +318,7 @@ class Compactor:
                     "content": f"Summary so far:\n{summary or '(none yet)'}\n\nConversation to add:\n{piece}",
                 },
             ]
-            yield SummaryCallStarting()
+            yield SummaryCallStarting(request)
             response: ModelResponse | None = None
             async for item in model.stream(request, []):
                 if isinstance(item, ModelResponse):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_magic.events import AssistantMessage, Event, ModelCallStarted, ToolCall, TurnEnded, Usage
+from agent_magic.events import AssistantMessage, Event, ModelCallStarted, SummaryWritten, ToolCall, TurnEnded, Usage
 from agent_magic.llm.recording import Recording, RequestFingerprint
 from agent_magic.policy.secrets import mask_secrets
 
@@ -61,19 +61,20 @@ class ReplayRecorder:
             self._calls[event.turn_id] = _Call(fingerprint)
         elif isinstance(event, Usage) and event.turn_id in self._calls:
             self._calls[event.turn_id].usage = event
-        elif isinstance(event, AssistantMessage):
+        elif isinstance(event, AssistantMessage | SummaryWritten):
             call = self._calls.pop(event.turn_id, None)
             if call is not None:
                 self._write(event, call)
         elif isinstance(event, TurnEnded):
             self._calls.pop(event.turn_id, None)
 
-    def _write(self, event: AssistantMessage, call: _Call) -> None:
+    def _write(self, event: AssistantMessage | SummaryWritten, call: _Call) -> None:
         usage = call.usage
+        asked = event.tool_calls if isinstance(event, AssistantMessage) else ()
         recording = Recording(
             call.fingerprint,
             mask_secrets(event.text),
-            tuple(ToolCall(c.call_id, c.name, mask_secrets(c.arguments)) for c in event.tool_calls),
+            tuple(ToolCall(c.call_id, c.name, mask_secrets(c.arguments)) for c in asked),
             event.finish_reason,
             response_model=usage.response_model if usage is not None else None,
         )

@@ -445,6 +445,9 @@ class _Server(ThreadingHTTPServer):
 class LoopbackModelServer:
     """An OpenAI-compatible server on 127.0.0.1 at a free port, answering with `responder`.
 
+    The serving thread notices `close()` between polls, every `poll_interval` seconds: a test suite that
+    starts a server per test passes a short one, so that closing does not cost half a second each time.
+
     Example:
         >>> script = ScriptedResponder(); script.add_text("hi")
         >>> with LoopbackModelServer(script) as server:
@@ -452,9 +455,11 @@ class LoopbackModelServer:
         'http://127.0.0.1:.../v1'
     """
 
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, *, poll_interval: float = 0.5) -> None:
         self._server = _Server(responder)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="agent-magic-model-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(poll_interval,), name="agent-magic-model-server", daemon=True
+        )
         self._thread.start()
 
     @property

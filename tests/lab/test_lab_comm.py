@@ -259,21 +259,21 @@ def comm_data(run, comm_id: str) -> list[dict]:
 
 
 @pytest.mark.kernel
-def test_without_a_frontend_the_kernel_sends_no_comm_traffic(kernel, script):
+def test_without_a_frontend_the_kernel_sends_no_comm_traffic(shared_kernel, script):
     script.add_text("Hello.")
-    run = kernel.execute("%%agent\nhello")
+    run = shared_kernel.execute("%%agent\nhello")
     assert run.status == "ok", run.text
     assert run.count("comm_open") == 0 and run.count("comm_msg") == 0
 
 
 @pytest.mark.kernel
-def test_a_frontend_sees_the_turn_and_its_priced_usage(kernel, script):
-    kernel.execute("%config AgentMagic.prices = {'test-model': {'input': 2.0, 'output': 8.0}}")
-    comm_id, first = open_frontend_comm(kernel)
+def test_a_frontend_sees_the_turn_and_its_priced_usage(shared_kernel, script):
+    shared_kernel.execute("%config AgentMagic.prices = {'test-model': {'input': 2.0, 'output': 8.0}}")
+    comm_id, first = open_frontend_comm(shared_kernel)
     assert first["type"] == "state" and first["running"] is None
     script.add_text("Paris.", usage=(1000, 100))
 
-    run = kernel.execute("%%agent\nWhat is the capital of France?")
+    run = shared_kernel.execute("%%agent\nWhat is the capital of France?")
 
     messages = comm_data(run, comm_id)
     types = [m["type"] for m in messages]
@@ -285,8 +285,8 @@ def test_a_frontend_sees_the_turn_and_its_priced_usage(kernel, script):
 
 
 @pytest.mark.kernel
-def test_stop_over_the_comm_ends_the_running_turn_quietly(kernel, script):
-    comm_id, _ = open_frontend_comm(kernel)
+def test_stop_over_the_comm_ends_the_running_turn_quietly(shared_kernel, script):
+    comm_id, _ = open_frontend_comm(shared_kernel)
     words = [f"word{i} " for i in range(400)]
     script.add(StreamReply(text_chunks("", pieces=words) + [usage_chunk(10, 400)], chunk_delay=0.05))
     sent = []
@@ -296,23 +296,25 @@ def test_stop_over_the_comm_ends_the_running_turn_quietly(kernel, script):
             sent.append(True)
             kernel.send_comm(comm_id, {"v": 1, "type": "stop"})
 
-    run = kernel.execute("%%agent\nTalk for a while.", allow_stdin=True, on_message=stop_once_streaming, timeout=30)
+    run = shared_kernel.execute(
+        "%%agent\nTalk for a while.", allow_stdin=True, on_message=stop_once_streaming, timeout=30
+    )
 
     assert run.status == "ok" and run.error is None, run.text
     ended = [m for m in comm_data(run, comm_id) if m["type"] == "turn_ended"]
     assert ended[0]["state"] == "cancelled"
     assert "word0" in run.text and "word399" not in run.text, "the partial answer stays, the rest never came"
-    follow_up = kernel.execute("print('still fine')")
+    follow_up = shared_kernel.execute("print('still fine')")
     assert "still fine" in follow_up.text
 
 
 @pytest.mark.kernel
-def test_reloading_the_extension_closes_the_comm_so_the_frontend_reconnects(kernel):
-    comm_id, _ = open_frontend_comm(kernel)
-    run = kernel.execute("%reload_ext agent_magic")
+def test_reloading_the_extension_closes_the_comm_so_the_frontend_reconnects(shared_kernel):
+    comm_id, _ = open_frontend_comm(shared_kernel)
+    run = shared_kernel.execute("%reload_ext agent_magic")
     closed = [m for m in run.messages if m["header"]["msg_type"] == "comm_close"]
     assert [m["content"]["comm_id"] for m in closed] == [comm_id]
-    new_id, state = open_frontend_comm(kernel)
+    new_id, state = open_frontend_comm(shared_kernel)
     assert new_id != comm_id and state["type"] == "state"
 
 
