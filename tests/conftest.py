@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,3 +135,21 @@ def shared_kernel(module_kernel: RealKernel, kernel_env: dict[str, str], workspa
     env = {**os.environ, **kernel_env}
     _run_ok(module_kernel, f"__import__('kernel_reset').reset({env!r}, {str(workspace)!r})")
     return module_kernel
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[Any]:
+    """A real PostgreSQL server for the module, each test creating its own database on it. Where
+    Debian's postgresql or the postgres extra is missing the tests are skipped, except in CI
+    (`CI=true`), where a missing server must fail the run rather than hide its tests."""
+    try:
+        from postgres_server import PostgresServer
+
+        server = PostgresServer()
+    except (ImportError, FileNotFoundError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    server.start()
+    yield server
+    server.close()

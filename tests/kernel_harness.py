@@ -150,3 +150,23 @@ class RealKernel:
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+def run_saved_notebook(workspace: Path, *sources: str, allow_errors: bool = False) -> Any:
+    """Execute a notebook of these code cells headless, as papermill and nbconvert do (nbclient, in
+    `workspace`), save it, and return the notebook read back from the file: what a user opens later."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(workspace)}},
+    ).execute()
+    saved = workspace / "saved.ipynb"
+    nbformat.write(notebook, saved)
+    return nbformat.read(saved, as_version=4)

@@ -3,28 +3,16 @@ no one can click, so the headless policy decides, and the saved notebook says so
 
 from __future__ import annotations
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+from kernel_harness import run_saved_notebook
 
 pytestmark = pytest.mark.kernel
 
 
 def run_headless(workspace, *sources: str) -> list[str]:
     """Execute a notebook of these cells with nbclient; return each cell's text/plain outputs, joined."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(workspace)}},
-    ).execute()
-    saved = workspace / "saved.ipynb"
-    nbformat.write(notebook, saved)
     texts = []
-    for cell in nbformat.read(saved, as_version=4).cells:
+    for cell in run_saved_notebook(workspace, *sources, allow_errors=True).cells:
         parts = [o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs]
         parts += [f"{o['ename']}: {o['evalue']}" for o in cell.outputs if o["output_type"] == "error"]
         texts.append("\n".join(parts))

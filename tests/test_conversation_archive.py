@@ -186,24 +186,9 @@ def test_the_sessions_table_is_read_from_a_ledger_without_a_running_extension(tm
     assert table[["name", "turns", "tokens"]].to_dict("records") == [{"name": "eda", "turns": 1, "tokens": 40}]
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    """A real PostgreSQL server for the team-ledger tests below (each test gets its own database)."""
-    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
-    from postgres_server import PostgresServer
-
-    try:
-        server = PostgresServer()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    server.start()
-    yield server
-    server.close()
-
-
 @pytest.mark.postgres
-def test_a_compacted_conversation_is_resumed_from_a_team_ledger(tmp_path, model, workspace, postgres):
-    runtime = make_runtime(tmp_path, model, workspace, postgres.create_database())
+def test_a_compacted_conversation_is_resumed_from_a_team_ledger(tmp_path, model, workspace, postgres_server):
+    runtime = make_runtime(tmp_path, model, workspace, postgres_server.create_database())
     runtime.conversations.use("eda")
     runtime.config.compaction_keep_turns = 1
     model.add_tool_calls(("list_files", "{}"))
@@ -225,9 +210,11 @@ def test_a_compacted_conversation_is_resumed_from_a_team_ledger(tmp_path, model,
 
 
 @pytest.mark.postgres
-def test_on_a_team_ledger_users_never_see_each_others_conversations(tmp_path, model, workspace, postgres, monkeypatch):
+def test_on_a_team_ledger_users_never_see_each_others_conversations(
+    tmp_path, model, workspace, postgres_server, monkeypatch
+):
     monkeypatch.setenv("JUPYTERHUB_USER", "ana")
-    runtime = make_runtime(tmp_path, model, workspace, postgres.create_database())
+    runtime = make_runtime(tmp_path, model, workspace, postgres_server.create_database())
     runtime.conversations.use("eda")
     model.add_text("ana's answer")
     turn(runtime, "ana's question")

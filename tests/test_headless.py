@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+from kernel_harness import run_saved_notebook
 
 pytestmark = pytest.mark.kernel
 
@@ -16,18 +15,9 @@ def test_saved_notebook_shows_the_tool_calls_and_the_final_answer(model_server, 
     script.add_tool_calls(("read_file", json.dumps({"path": "data.csv"})))
     script.add_text("The file has **one** data row.")
     monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell("%load_ext agent_magic"),
-        nbformat.v4.new_code_cell("%%agent\nHow many rows does data.csv have?"),
-    ]
-    NotebookClient(
-        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workspace)}}
-    ).execute()
-    path = workspace / "saved.ipynb"
-    nbformat.write(notebook, path)
+    saved = run_saved_notebook(workspace, "%load_ext agent_magic", "%%agent\nHow many rows does data.csv have?")
 
-    outputs = nbformat.read(path, as_version=4).cells[1].outputs
+    outputs = saved.cells[1].outputs
     plain = [o["data"]["text/plain"] for o in outputs if o["output_type"] == "display_data"]
     assert plain[0].startswith("🔧 read_file(path='data.csv') — ok in")
     assert plain[-2] == "The file has **one** data row."

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+from kernel_harness import run_saved_notebook
 
 from agent_magic.llm.sse_server import StreamReply, reasoning_chunks, text_chunks, tool_call_chunks, usage_chunk
 
@@ -70,18 +69,9 @@ def test_a_headless_notebook_holds_no_status_only_the_summary_line(model_server,
     answer = reasoning_chunks("Count the rows.", "One row.\n\nThat is all.")
     script.add(StreamReply(answer + [usage_chunk(10, 4)], first_byte_delay=1.5))
     monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell("%load_ext agent_magic"),
-        nbformat.v4.new_code_cell("%%agent\nHow many rows does data.csv have?"),
-    ]
-    NotebookClient(
-        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workspace)}}
-    ).execute()
-    path = workspace / "saved.ipynb"
-    nbformat.write(notebook, path)
+    saved = run_saved_notebook(workspace, "%load_ext agent_magic", "%%agent\nHow many rows does data.csv have?")
 
-    outputs = nbformat.read(path, as_version=4).cells[1].outputs
+    outputs = saved.cells[1].outputs
     plain = [o["data"]["text/plain"] for o in outputs]
     assert {o["output_type"] for o in outputs} == {"display_data"}
     assert plain[0].startswith("🔧 read_file(path='data.csv') — ok in")

@@ -22,23 +22,9 @@ from agent_magic.llm.recording import RequestFingerprint
 pytestmark = pytest.mark.postgres
 pytest.importorskip("psycopg", reason="the postgres extra is not installed")
 
-from postgres_server import PostgresServer  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def server():
-    """One PostgreSQL server for the module (each test gets its own database)."""
-    try:
-        started = PostgresServer()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    started.start()
-    yield started
-    started.close()
-
-
-def test_recordings_round_trip_through_a_postgresql_ledger(server, tmp_path, workspace):
-    store = LedgerStore(tmp_path / "home", url=server.create_database())
+def test_recordings_round_trip_through_a_postgresql_ledger(postgres_server, tmp_path, workspace):
+    store = LedgerStore(tmp_path / "home", url=postgres_server.create_database())
     model = ScriptedModel()
     model.add_tool_calls(("peek", '{"path": "a"}'))
     model.add_text("It says: seen a.")

@@ -14,7 +14,6 @@ from kernel_harness import RealKernel
 pytestmark = [pytest.mark.postgres, pytest.mark.kernel]
 psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
 
-from postgres_server import PostgresServer  # noqa: E402
 
 from agent_magic.events import MessageAdded, MessageOrigin, TurnEnded, TurnStarted, TurnState, Usage  # noqa: E402
 from agent_magic.ledger.backends import PostgresBackend, Statement, masked_url  # noqa: E402
@@ -26,21 +25,9 @@ from agent_magic.ledger.store import LedgerStore  # noqa: E402
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-@pytest.fixture(scope="module")
-def server():
-    """One PostgreSQL server for the module (each test gets its own database)."""
-    try:
-        started = PostgresServer()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    started.start()
-    yield started
-    started.close()
-
-
 @pytest.fixture
-def ledger_url(server) -> str:
-    return server.create_database()
+def ledger_url(postgres_server) -> str:
+    return postgres_server.create_database()
 
 
 def count(url: str, sql: str, params: tuple = ()) -> int:
@@ -161,7 +148,7 @@ def test_two_kernels_racing_cannot_pass_the_users_day_budget_together(
 
 
 def test_rows_written_while_the_server_is_down_arrive_once_when_it_is_back(
-    model_server, script, workspace, tmp_path, server, ledger_url
+    model_server, script, workspace, tmp_path, postgres_server, ledger_url
 ):
     kernel = start_kernel(model_server, workspace, tmp_path / "home", ledger_url)
     try:
@@ -173,14 +160,14 @@ def test_rows_written_while_the_server_is_down_arrive_once_when_it_is_back(
             ).text.strip()
             == "True"
         )
-        server.stop()
+        postgres_server.stop()
         try:
             script.add_text("during the outage")
             during = kernel.execute("%%agent\ntwo")
             script.add_text("still during the outage")
             still = kernel.execute("%%agent\nthree")
         finally:
-            server.start()
+            postgres_server.start()
         script.add_text("after the outage")
         after = kernel.execute("%%agent\nfour")
         turns = kernel.execute("import agent_magic\nprint(len(agent_magic.usage()), len(agent_magic.transcript()))")

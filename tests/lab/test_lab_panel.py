@@ -62,21 +62,6 @@ def ledger(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(scope="module")
-def postgres_server():
-    """A real PostgreSQL server for the module (skipped where Debian's postgresql is not installed)."""
-    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
-    from postgres_server import PostgresServer
-
-    try:
-        server = PostgresServer()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    server.start()
-    yield server
-    server.close()
-
-
 def read(ledger: Path):
     """A panel reader of the ledger at `ledger` (every notebook's rows, whatever the scope)."""
 
