@@ -50,7 +50,7 @@ def test_compact_says_so_when_there_is_nothing_to_compact(shared_kernel, script)
     assert len(script.requests) == 1
 
 
-def test_a_restarted_kernel_resumes_the_compacted_conversation(kernel, script, model_server, workspace, tmp_path):
+def test_a_restarted_kernel_resumes_the_compacted_conversation(kernel, script, kernel_env, workspace):
     for number in range(3):
         script.add_text(f"answer {number}{LONG}")
         kernel.execute(f"%%agent --session kept\nquestion {number}")
@@ -60,13 +60,7 @@ def test_a_restarted_kernel_resumes_the_compacted_conversation(kernel, script, m
     kernel.close()
     script.add_text("resumed answer")
 
-    env = {
-        "OPENAI_BASE_URL": model_server.base_url,
-        "OPENAI_API_KEY": "sk-test-not-a-real-key",
-        "AGENT_MAGIC_HOME": str(tmp_path / ".agent"),
-        "AGENT_MAGIC_MODEL": "test-model",
-    }
-    restarted = RealKernel(env=env, cwd=workspace)
+    restarted = RealKernel(env=kernel_env, cwd=workspace)  # the same home: a restart
     try:
         restarted.execute("%load_ext agent_magic")
         run = restarted.execute("%%agent --session kept\nquestion 3")

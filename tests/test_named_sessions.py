@@ -16,18 +16,12 @@ def user_messages(request: dict) -> list[str]:
 
 
 @pytest.fixture
-def second_kernel(kernel, model_server, workspace, tmp_path):
+def second_kernel(kernel, kernel_env, workspace):
     """Start another kernel on the same ledger and workspace, as after a restart (the first one is closed)."""
 
     def restart() -> RealKernel:
         kernel.close()
-        env = {
-            "OPENAI_BASE_URL": model_server.base_url,
-            "OPENAI_API_KEY": "sk-test-not-a-real-key",
-            "AGENT_MAGIC_HOME": str(tmp_path / ".agent"),
-            "AGENT_MAGIC_MODEL": "test-model",
-        }
-        restarted = RealKernel(env=env, cwd=workspace)
+        restarted = RealKernel(env=kernel_env, cwd=workspace)  # the same home: a restart
         loaded = restarted.execute("%load_ext agent_magic")
         assert loaded.status == "ok", loaded.text
         started.append(restarted)
