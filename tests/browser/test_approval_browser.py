@@ -16,13 +16,14 @@ LOAD = "%load_ext agent_magic"
 WAIT_MS = 60_000
 
 
-def wait_for_file(path: Path, timeout: float = 30.0) -> bool:
+def wait_for_text(path: Path, timeout: float = 30.0) -> str:
+    """The file's text once it has any (the kernel may still be writing when it first exists), or ""."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists():
-            return True
+        if path.exists() and (text := path.read_text()):
+            return text
         time.sleep(0.1)
-    return False
+    return ""
 
 
 def pending_approval(page, lab, name: str, prompt: str):
@@ -46,8 +47,7 @@ def test_clicking_approve_in_jupyterlab_writes_the_file(lab, page):
 
     approve.click()
 
-    assert wait_for_file(lab.root / "approved.txt"), "the approved write did not happen"
-    assert (lab.root / "approved.txt").read_text() == "hello from the browser\n"
+    assert wait_for_text(lab.root / "approved.txt") == "hello from the browser\n", "the approved write happened"
     page.get_by_text("approved by user click").wait_for(timeout=WAIT_MS)
     assert approve.is_disabled(), "buttons are disabled after the decision"
     print(f"\nbrowser approve: buttons after {shown - started:.1f} s, done after {time.monotonic() - started:.1f} s")
