@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from agent_magic.ledger.views import LedgerContext
+    from agent_magic.ledger.context import LedgerContext
     from agent_magic.runtime import AgentRuntime
 
 MAGICS_NAME = "AgentMagics"
@@ -40,9 +40,9 @@ def ledger_context(home: str | None = None) -> Iterator[LedgerContext]:
     AgentMagic.home` and `ledger_url` apply), else the one at `home` (or the default home, or
     $AGENT_MAGIC_LEDGER_URL), with the working directory as the notebook; a ledger opened here is
     closed on leaving the block."""
+    from agent_magic.ledger.context import LedgerContext
     from agent_magic.ledger.identity import current_notebook, current_user
     from agent_magic.ledger.store import LedgerStore, resolve_home, resolve_url
-    from agent_magic.ledger.views import LedgerContext
 
     runtime = current_runtime() if home is None else None
     if runtime is not None:

@@ -277,8 +277,8 @@ def register(shell: InteractiveShell) -> AgentMagics:
 
 def _attach_lab_publisher(shell: InteractiveShell, runtime: AgentRuntime) -> lab_comm.LabCommPublisher | None:
     """Publish the runtime's turns to the JupyterLab companion, when running in a kernel."""
+    from agent_magic.ledger.context import LedgerContext
     from agent_magic.ledger.totals import read_session_totals
-    from agent_magic.ledger.views import LedgerContext
     from agent_magic.ui.lab_panel import PanelFeed, read_ledger
 
     def read_panel(scope: str) -> Callable[[], Any]:  # the ledger is opened here, on the event loop

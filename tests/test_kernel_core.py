@@ -210,3 +210,13 @@ def test_demo_model_answers_offline(shared_kernel):
     assert run.status == "ok", run.text
     assert "not an LLM" in run.text
     assert "`x` (1 missing)" in run.text
+
+
+def test_loading_the_extension_imports_no_heavy_library(kernel):
+    # `%load_ext` stays light (benchmarks/bench_paths.py times it): the model client, pydantic, pandas and
+    # Arrow load with the first turn or the first ledger view, never with the extension.
+    heavy = ("openai", "pydantic", "pandas", "pyarrow", "httpx")
+    run = kernel.execute(f"import sys\nprint(sorted(m for m in {heavy!r} if m in sys.modules))")
+
+    assert run.status == "ok", run.text
+    assert run.text.strip().splitlines()[-1] == "[]"

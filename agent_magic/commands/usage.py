@@ -9,7 +9,8 @@ from agent_magic.commands.table import Argument, CommandContext, Subcommand
 
 def show_usage(ctx: CommandContext, args: argparse.Namespace) -> None:
     """Print this notebook's usage report; `--plot` also draws cost over time and by tool."""
-    from agent_magic.ledger.views import LedgerContext, tool_calls, usage
+    from agent_magic.ledger.context import LedgerContext
+    from agent_magic.ledger.views import tool_calls, usage
     from agent_magic.ui.usage_report import show_usage as report
 
     runtime = ctx.runtime

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,15 +20,7 @@ from agent_magic.ledger.columnar import read_frame
 from agent_magic.ledger.jsonlog import attach_cell_notices
 
 if TYPE_CHECKING:
-    from agent_magic.ledger.store import LedgerStore
-
-
-class LedgerContext(NamedTuple):
-    """What the views read: a ledger, and the notebook and user whose records are shown by default."""
-
-    store: LedgerStore
-    notebook: str
-    user: str
+    from agent_magic.ledger.context import LedgerContext
 
 
 # Each view's columns, in order, with their kinds (see `columnar.Schema`) and the SQL that reads them.

@@ -31,7 +31,7 @@ from agent_magic.ui import lab_protocol as protocol
 if TYPE_CHECKING:
     import pandas as pd
 
-    from agent_magic.ledger.views import LedgerContext
+    from agent_magic.ledger.context import LedgerContext
 
 log = logging.getLogger("agent_magic.lab")
 

@@ -21,10 +21,10 @@ from agent_magic.events import (
     TurnState,
     Usage,
 )
+from agent_magic.ledger.context import LedgerContext
 from agent_magic.ledger.identity import current_user
 from agent_magic.ledger.recorder import LedgerRecorder
 from agent_magic.ledger.store import LedgerStore
-from agent_magic.ledger.views import LedgerContext
 from agent_magic.ui import lab_panel
 from agent_magic.ui.lab_panel import PanelFeed, read_ledger, summarize
 
